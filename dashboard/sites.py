@@ -1,0 +1,82 @@
+"""The admin site: Django's own, plus the db-health page and its link on every page.
+
+``DBHealthSiteMixin`` is for sites that already have their own ``AdminSite``
+subclass; ``DBHealthAdminSite`` is the ready-made default installed by
+``dashboard.apps.DBHealthAdminConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import URLPattern, URLResolver, path, reverse
+
+from dashboard import views
+
+
+class DBHealthSiteMixin:
+    """Adds ``db-health/`` (page, table partial, per-alias ping) to an admin site."""
+
+    name: str
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        site: Any = self
+        wrap = site.admin_view
+        urls: list[URLResolver | URLPattern] = [
+            path("db-health/", wrap(views.db_health_page), {"site": self}, name="dbhealth"),
+            path(
+                "db-health/table/",
+                wrap(views.db_health_table),
+                {"site": self},
+                name="dbhealth_table",
+            ),
+            path(
+                "db-health/<str:alias>/ping/",
+                wrap(views.ping_alias),
+                {"site": self},
+                name="dbhealth_ping",
+            ),
+        ]
+        inherited: list[URLResolver | URLPattern] = super().get_urls()  # type: ignore[misc]
+        return urls + inherited
+
+    def db_health_url(self) -> str:
+        return reverse("admin:dbhealth", current_app=self.name)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context: dict[str, Any] = super().each_context(request)  # type: ignore[misc]
+        context["dbhealth_url"] = self.db_health_url()
+        return context
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        app_list: list[Any] = super().get_app_list(request, app_label)  # type: ignore[misc]
+        if app_label is None and request.user.is_active and request.user.is_staff:
+            url = self.db_health_url()
+            app_list.insert(
+                0,
+                {
+                    "name": "Database health",
+                    "app_label": "dbhealth",
+                    "app_url": url,
+                    "has_module_perms": True,
+                    "models": [
+                        {
+                            "name": "Database aliases",
+                            "object_name": "DatabaseAlias",
+                            "admin_url": url,
+                            "add_url": None,
+                            "view_only": True,
+                            "perms": {"view": True},
+                        }
+                    ],
+                },
+            )
+        return app_list
+
+
+class DBHealthAdminSite(DBHealthSiteMixin, admin.AdminSite):
+    site_header = "dbhealth administration"
+    site_title = "dbhealth"
+    index_title = "Site administration"

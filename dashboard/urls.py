@@ -1,0 +1,13 @@
+"""Machine-facing URLs; include at the site root: ``path("", include("dashboard.urls"))``."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from dashboard import health
+
+app_name = "dashboard"
+
+urlpatterns: list[URLPattern] = [
+    path("health/live/", health.live, name="health_live"),
+]

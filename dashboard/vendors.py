@@ -1,0 +1,167 @@
+"""What differs between database drivers, in one table keyed by Django's ``vendor``.
+
+A probe connects with the driver itself, using the keyword arguments Django's own
+backend would pass (``DatabaseWrapper.get_connection_params()``) plus the probe's
+time bounds. Skipping ``init_connection_state`` (time zone, isolation level, version
+queries) keeps a probe close to the cost of a bare connect.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Vendor:
+    name: str
+    # Returns driver kwargs with the probe's time bounds injected (seconds).
+    bounded: Callable[[Params, float], Params]
+    connect: Callable[[Params], Any]
+    # One cheap statement that proves the server (or file) answers.
+    ping_sql: str
+    server_version: Callable[[Any], str]
+    is_timeout: Callable[[BaseException], bool]
+    # psycopg keeps the socket of a failed connect until the garbage collector runs.
+    collect_after_failed_connect: bool = False
+
+
+def _whole_seconds(timeout: float, minimum: int = 1) -> int:
+    return max(minimum, math.ceil(timeout))
+
+
+def _postgresql_bounded(params: Params, timeout: float) -> Params:
+    bounded = dict(params)
+    # libpq/psycopg raise any connect_timeout below 2 s to 2 s; the caller's
+    # deadline reports "timeout" earlier, this only ends the straggling thread.
+    bounded["connect_timeout"] = _whole_seconds(timeout, minimum=2)
+    millis = max(1, round(timeout * 1000))
+    server_options = f"-c statement_timeout={millis}"
+    bounded["options"] = (
+        f"{params['options']} {server_options}" if params.get("options") else (server_options)
+    )
+    # A server that vanishes after the handshake would leave a read hanging:
+    # libpq has no read timeout, so let TCP give up instead.
+    bounded["tcp_user_timeout"] = millis
+    bounded["keepalives"] = 1
+    bounded["keepalives_idle"] = _whole_seconds(timeout)
+    bounded["keepalives_interval"] = 1
+    bounded["keepalives_count"] = 2
+    bounded.setdefault("application_name", "dbhealth-probe")
+    bounded.pop("cursor_factory", None)
+    return bounded
+
+
+def _postgresql_connect(params: Params) -> Any:
+    import psycopg
+
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _postgresql_version(connection: Any) -> str:
+    return str(connection.info.parameter_status("server_version") or "")
+
+
+def _postgresql_is_timeout(error: BaseException) -> bool:
+    import psycopg.errors
+
+    return isinstance(error, psycopg.errors.ConnectionTimeout | psycopg.errors.QueryCanceled)
+
+
+def _mysql_bounded(params: Params, timeout: float) -> Params:
+    seconds = _whole_seconds(timeout)  # mysqlclient takes whole seconds only
+    return {
+        **params,
+        "connect_timeout": seconds,
+        "read_timeout": seconds,
+        "write_timeout": seconds,
+    }
+
+
+def _mysql_connect(params: Params) -> Any:
+    import MySQLdb
+
+    return MySQLdb.connect(**params)
+
+
+def _mysql_version(connection: Any) -> str:
+    return str(connection.get_server_info())
+
+
+# 2013: lost connection while reading (the read_timeout fired); errno 110 is ETIMEDOUT.
+_MYSQL_TIMEOUT_CODES = {2013}
+
+
+def _mysql_is_timeout(error: BaseException) -> bool:
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    return code in _MYSQL_TIMEOUT_CODES or "(110)" in str(error)
+
+
+def _sqlite_bounded(params: Params, timeout: float) -> Params:
+    bounded = dict(params)
+    bounded["timeout"] = timeout
+    bounded.pop("detect_types", None)
+    database = str(bounded["database"])
+    if database != ":memory:" and not database.startswith("file:"):
+        # mode=rw: a probe must never create an empty file where the database is missing.
+        bounded["database"] = f"file:{quote(os.path.abspath(database))}?mode=rw"
+    return bounded
+
+
+def _sqlite_connect(params: Params) -> Any:
+    return sqlite3.connect(**params)
+
+
+def _sqlite_version(connection: Any) -> str:
+    return sqlite3.sqlite_version
+
+
+def _sqlite_is_timeout(error: BaseException) -> bool:
+    return "locked" in str(error)
+
+
+def _generic_is_timeout(error: BaseException) -> bool:
+    return bool(re.search(r"time(d)? ?out", str(error), re.IGNORECASE))
+
+
+VENDORS: dict[str, Vendor] = {
+    "postgresql": Vendor(
+        name="postgresql",
+        bounded=_postgresql_bounded,
+        connect=_postgresql_connect,
+        ping_sql="SELECT 1",
+        server_version=_postgresql_version,
+        is_timeout=_postgresql_is_timeout,
+        collect_after_failed_connect=True,
+    ),
+    "mysql": Vendor(
+        name="mysql",
+        bounded=_mysql_bounded,
+        connect=_mysql_connect,
+        ping_sql="SELECT 1",
+        server_version=_mysql_version,
+        is_timeout=_mysql_is_timeout,
+    ),
+    "sqlite": Vendor(
+        name="sqlite",
+        bounded=_sqlite_bounded,
+        connect=_sqlite_connect,
+        # Reads the file header, so a file that is not a database fails; SELECT 1 would not.
+        ping_sql="PRAGMA schema_version",
+        server_version=_sqlite_version,
+        is_timeout=_sqlite_is_timeout,
+    ),
+}
+
+
+def is_timeout(vendor: str, error: BaseException) -> bool:
+    known = VENDORS.get(vendor)
+    return known.is_timeout(error) if known else _generic_is_timeout(error)

@@ -1,0 +1,180 @@
+"""Fixtures shared by every test: real servers, dead ports, silent listeners, extra aliases."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from typing import Any
+
+import MySQLdb
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+
+from dashboard.probes import in_flight
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test runs against the test databases (probes read their names from settings)."""
+    for item in items:
+        if item.get_closest_marker("django_db") is None:
+            item.add_marker(pytest.mark.django_db(databases="__all__"))
+
+
+@pytest.fixture
+def canary() -> str:
+    return str(settings.CANARY_PASSWORD)
+
+
+# --- addresses that misbehave ----------------------------------------------------------
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections are refused at once."""
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SilentListener:
+    """Accepts TCP connections and never sends a byte: a black-holed server."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="silent-listener", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    listener = SilentListener()
+    try:
+        yield listener.port
+    finally:
+        listener.close()
+
+
+# --- aliases added for one test ---------------------------------------------------------
+
+AliasAdder = Callable[..., str]
+
+
+@pytest.fixture
+def add_alias() -> Iterator[AliasAdder]:
+    """Add an alias to DATABASES for one test: ``add_alias("dead", ENGINE=..., PORT=...)``."""
+    added: list[str] = []
+
+    def add(alias: str, **config: Any) -> str:
+        configured = connections.configure_settings({"default": {}, alias: config})
+        connections.settings[alias] = configured[alias]
+        added.append(alias)
+        return alias
+
+    yield add
+    for alias in added:
+        connections.settings.pop(alias, None)
+        if hasattr(connections._connections, alias):
+            delattr(connections._connections, alias)
+
+
+def postgres_like(**overrides: Any) -> dict[str, Any]:
+    """Settings of the real PostgreSQL alias, with some keys changed."""
+    base = {k: v for k, v in settings.DATABASES["default"].items() if k != "TEST"}
+    return {**base, "OPTIONS": dict(base.get("OPTIONS", {})), **overrides}
+
+
+def mysql_like(**overrides: Any) -> dict[str, Any]:
+    base = {k: v for k, v in settings.DATABASES["second_db"].items() if k != "TEST"}
+    return {**base, "OPTIONS": dict(base.get("OPTIONS", {})), **overrides}
+
+
+@pytest.fixture
+def no_stragglers() -> Iterator[None]:
+    """Fails a test that leaves a probe running after it ends (waits a bounded time)."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith("dbhealth-probe-"):
+            thread.join(timeout=10)
+    assert in_flight() == []
+
+
+# --- server-side session counts ---------------------------------------------------------
+
+
+def postgres_sessions() -> int:
+    """Sessions on this run's test database, not counting the one asking."""
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname="postgres",
+    ) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [db["NAME"]]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def mysql_sessions() -> int:
+    """Sessions on this run's test database, not counting the one asking."""
+    db = settings.DATABASES["second_db"]
+    conn = MySQLdb.connect(
+        host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"]
+    )
+    try:
+        cursor = conn.cursor()
+        cursor.execute(
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [db["NAME"]]
+        )
+        return int(cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(django_user_model: Any) -> Client:
+    user = django_user_model.objects.create_user("staff", password="pw-staff", is_staff=True)
+    user.is_superuser = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def plain_client(django_user_model: Any) -> Client:
+    user = django_user_model.objects.create_user("plain", password="pw-plain")
+    client = Client()
+    client.force_login(user)
+    return client
