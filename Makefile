@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck bench setup clean
+.PHONY: run test lint format bench setup lock clean
 
 # Runtime dependencies only (the lock has exact versions).
 $(VENV)/.run-installed: requirements/run.lock
@@ -44,6 +44,14 @@ format: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	@scripts/check-services
 	$(PY) -m bench
+
+# Re-resolve the lock files after changing dependency ranges in pyproject.toml.
+lock:
+	@test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet uv)
+	.venv-lock/bin/uv pip compile pyproject.toml --extra project -o requirements/run.lock \
+		--python-version 3.11 --quiet --no-header
+	.venv-lock/bin/uv pip compile pyproject.toml --extra project --extra dev -o requirements/dev.lock \
+		--python-version 3.11 --quiet --no-header
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts bench-results

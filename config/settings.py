@@ -45,6 +45,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "dashboard",  # before the admin, so its admin/base_site.html (header link) wins
     "dashboard.apps.DBHealthAdminConfig",  # django.contrib.admin with the db-health site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -52,7 +53,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
-    "dashboard",
     "dashboard.demo",
 ]
 
