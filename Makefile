@@ -5,19 +5,19 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench setup lock clean
+.PHONY: run test test-matrix lint format bench setup lock clean
 
 # Runtime dependencies only (the lock has exact versions).
 $(VENV)/.run-installed: requirements/run.lock
 	@scripts/ensure-system-packages build
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/run.lock
+	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements/run.lock
 	@touch $@
 
 # Everything the tests, linters and benchmarks need.
 $(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.run-installed
 	@scripts/ensure-system-packages build browser
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements/dev.lock
 	@touch $@
 
 setup: $(VENV)/.run-installed
@@ -30,6 +30,7 @@ run: setup
 test: $(VENV)/.dev-installed
 	@scripts/check-services
 	$(PY) -m pytest
+	$(PY) -m pytest --ds=tests.adoption.settings tests/adoption
 	@$(MAKE) --no-print-directory lint
 
 lint: $(VENV)/.dev-installed
@@ -41,7 +42,12 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(VENV)/.dev-installed
+# gunicorn and the peers (django-health-check, django-watchman): `make bench` only.
+$(VENV)/.bench-installed: requirements/bench.lock $(VENV)/.dev-installed
+	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements/bench.lock
+	@touch $@
+
+bench: $(VENV)/.bench-installed
 	@scripts/check-services
 	$(PY) -m bench
 
@@ -52,6 +58,18 @@ lock:
 		--python-version 3.11 --quiet --no-header
 	.venv-lock/bin/uv pip compile pyproject.toml --extra project --extra dev -o requirements/dev.lock \
 		--python-version 3.11 --quiet --no-header
+	.venv-lock/bin/uv pip compile pyproject.toml --extra project --extra bench -c requirements/dev.lock \
+		-o requirements/bench.lock --python-version 3.11 --quiet --no-header
+	echo "Django>=5.2,<5.3" | .venv-lock/bin/uv pip compile pyproject.toml requirements/matrix.in - \
+		-o requirements/django52.lock --python-version 3.11 --quiet --no-header
+	echo "Django>=6.1,<6.2" | .venv-lock/bin/uv pip compile pyproject.toml requirements/matrix.in - \
+		-o requirements/django6.lock --python-version 3.12 --quiet --no-header
+
+# tests/adoption/ on Django 5.2 (Python 3.11) and 6.1 (3.12, 3.13), each in a fresh virtualenv
+# that installs this repository like a site would (noxfile.py).
+test-matrix: $(VENV)/.dev-installed
+	@scripts/check-services
+	$(VENV)/bin/nox
 
 clean:
-	rm -rf $(VENV) var staticfiles test-artifacts bench-results
+	rm -rf $(VENV) var staticfiles test-artifacts bench-results .nox build

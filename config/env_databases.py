@@ -64,7 +64,25 @@ def parse_database_url(variable: str, url: str) -> dict[str, Any]:
         raise ImproperlyConfigured(
             f"{variable} could not be parsed ({type(exc).__name__})."
         ) from None
+    _check_numeric_options(variable, config.get("OPTIONS") or {})
     return config
+
+
+# Driver options that must be numbers. The probe brings its own, so a bad value here
+# would show the alias "up" while every query the site makes fails on it.
+NUMERIC_OPTIONS = ("connect_timeout", "read_timeout", "write_timeout", "timeout")
+
+
+def _check_numeric_options(variable: str, options: dict[str, Any]) -> None:
+    for name in NUMERIC_OPTIONS:
+        if name not in options:
+            continue
+        try:
+            float(options[name])
+        except (TypeError, ValueError):
+            raise ImproperlyConfigured(
+                f"{variable}: ?{name}= must be a number of seconds, got '{options[name]}'."
+            ) from None
 
 
 def databases_from_env(environ_map: Mapping[str, str], var_dir: Path) -> dict[str, dict[str, Any]]:

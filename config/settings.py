@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -44,6 +45,23 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# HTTPS hardening: on by default when DEBUG is off, each switch overridable from the
+# environment (a site served over plain HTTP on a private network turns them off).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancer and Prometheus probes often speak plain HTTP inside the network; a redirect
+# would count as success for a Kubernetes probe whatever the databases' state.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# Preloading commits the whole domain to HTTPS in browsers: the domain owner's decision.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy that terminates TLS: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value'.")
+
 INSTALLED_APPS = [
     "dashboard",  # before the admin, so its admin/base_site.html (header link) wins
     "dashboard.apps.DBHealthAdminConfig",  # django.contrib.admin with the db-health site
@@ -58,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, before everything else
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -86,10 +105,24 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = databases_from_env(os.environ, VAR_DIR)
+
+def _with_connect_timeouts(databases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A server alias whose URL has no ?connect_timeout= waits at most 5 s for a connection,
+    so the site's own queries cannot hang on a silent server (system check dbhealth.W001)."""
+    for database in databases.values():
+        if not str(database["ENGINE"]).endswith("sqlite3"):
+            database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    return databases
+
+
+DATABASES = _with_connect_timeouts(databases_from_env(os.environ, VAR_DIR))
 DATABASE_ROUTERS = ["dashboard.routing.AliasRouter"]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://dbhealth")}
+
+# The demo's `setup_demo` command creates the "admin" login with this password
+# (a random one, printed once, when it is empty).
+DEMO_ADMIN_PASSWORD = env.str("DJANGO_SUPERUSER_PASSWORD", default="")
 
 DBHEALTH = {
     "TIMEOUT": _number("DBHEALTH_TIMEOUT", 2.0, minimum=0.1),
@@ -97,7 +130,14 @@ DBHEALTH = {
     "POLL_INTERVAL": _number("DBHEALTH_POLL_INTERVAL", 5.0, minimum=1.0),
     "CRITICAL_ALIASES": env.list("DBHEALTH_CRITICAL_ALIASES", default=["default"]),
     "TOKEN": env.str("DBHEALTH_TOKEN", default=""),
-    "ROUTES": routes_from_env(env.str("DATABASE_ROUTES", default="demo.auditevent=second_db")),
+    # The demo's pin applies only where its alias exists (else system check dbhealth.E001).
+    "ROUTES": routes_from_env(
+        env.str(
+            "DATABASE_ROUTES",
+            default="demo.auditevent=second_db" if "second_db" in DATABASES else "",
+        )
+    ),
+    "METRICS_PUBLIC": env.bool("DBHEALTH_METRICS_PUBLIC", default=False),
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -114,7 +154,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # In production whitenoise serves collectstatic's output: compressed, with content
+    # hashes in the names so browsers may cache them for good.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {

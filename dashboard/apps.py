@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.core import checks
 
 
 class DashboardConfig(AppConfig):
@@ -9,6 +10,17 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
     verbose_name = "Database health"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dashboard import checks as dbhealth_checks
+        from dashboard import history
+        from dashboard.metrics import observe_probe
+        from dashboard.probes import probe_finished
+
+        for check in dbhealth_checks.ALL:
+            checks.register(check, "dbhealth")
+        probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")
+        probe_finished.connect(history.record, dispatch_uid="dashboard.history.record")
 
 
 class DBHealthAdminConfig(admin_apps.AdminConfig):

@@ -23,12 +23,14 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN": "",
     # Model or app -> alias pins read by dashboard.routing.AliasRouter.
     "ROUTES": {},
-    # Worker threads shared by all probe rounds of the process.
-    "MAX_WORKERS": 16,
     # A probe slower than this (ms) is reported as a warning by `dbhealth`.
     "WARN_MS": 1000.0,
     # Probes kept per alias for the latency history.
     "HISTORY_LENGTH": 120,
+    # The Django cache (name in CACHES) that shares probe results between workers.
+    "CACHE": "default",
+    # Serve /metrics without a token or staff session (a private network only).
+    "METRICS_PUBLIC": False,
 }
 
 
@@ -40,21 +42,34 @@ class DBHealthSettings:
     critical_aliases: tuple[str, ...]
     token: str = field(repr=False)
     routes: dict[str, str]
-    max_workers: int
     warn_ms: float
     history_length: int
+    cache: str
+    metrics_public: bool
+
+
+_built: tuple[object, DBHealthSettings] | None = None
 
 
 def get_settings() -> DBHealthSettings:
-    merged = {**DEFAULTS, **getattr(settings, "DBHEALTH", {})}
-    return DBHealthSettings(
+    """The app's settings, built once per ``settings.DBHEALTH`` object (probes and
+    /health/ read them on every call; ``override_settings`` swaps the object)."""
+    global _built
+    configured = getattr(settings, "DBHEALTH", {})
+    if _built is not None and _built[0] is configured:
+        return _built[1]
+    merged = {**DEFAULTS, **configured}
+    built = DBHealthSettings(
         timeout=float(merged["TIMEOUT"]),
         cache_ttl=float(merged["CACHE_TTL"]),
         poll_interval=float(merged["POLL_INTERVAL"]),
         critical_aliases=tuple(merged["CRITICAL_ALIASES"]),
         token=str(merged["TOKEN"]),
         routes={str(k).lower(): str(v) for k, v in dict(merged["ROUTES"]).items()},
-        max_workers=int(merged["MAX_WORKERS"]),
         warn_ms=float(merged["WARN_MS"]),
         history_length=int(merged["HISTORY_LENGTH"]),
+        cache=str(merged["CACHE"]),
+        metrics_public=bool(merged["METRICS_PUBLIC"]),
     )
+    _built = (configured, built)
+    return built

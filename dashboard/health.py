@@ -1,10 +1,73 @@
-"""Endpoints for load balancers and orchestrators."""
+"""Endpoints for load balancers and orchestrators.
+
+``/health/`` answers from the cached results (``results.latest()``), so a burst of
+probes from a load balancer costs at most one ping per alias per cache TTL.
+"""
 
 from __future__ import annotations
+
+import hmac
+from enum import Enum
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from dashboard import healthjson, results
+from dashboard.conf import get_settings
+
+
+class Access(Enum):
+    """What a caller may see: statuses only, everything, or nothing (a wrong token)."""
+
+    ANONYMOUS = "anonymous"
+    DETAILED = "detailed"
+    DENIED = "denied"
+
+
+def caller_access(request: HttpRequest) -> Access:
+    """A bearer token decides when one is sent; otherwise a staff session unlocks details."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        token = get_settings().token
+        sent = credentials.strip()
+        if token and hmac.compare_digest(sent.encode(), token.encode()):
+            return Access.DETAILED
+        return Access.DENIED
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        return Access.DETAILED
+    return Access.ANONYMOUS
+
+
+def _health_json(body: dict[str, object], status: int) -> JsonResponse:
+    return JsonResponse(body, status=status, content_type=healthjson.MEDIA_TYPE)
+
+
+def denied() -> JsonResponse:
+    response = _health_json(healthjson.error_document("invalid bearer token"), 401)
+    response["WWW-Authenticate"] = 'Bearer realm="dbhealth", error="invalid_token"'
+    return response
+
+
+@never_cache
+@require_safe
+def health(request: HttpRequest) -> JsonResponse:
+    """Every alias (or ``?alias=a&alias=b``) as health+json; 503 when a critical one fails."""
+    access = caller_access(request)
+    if access is Access.DENIED:
+        return denied()
+    wanted = request.GET.getlist("alias") or None
+    if wanted is not None:
+        unknown = sorted(set(wanted).difference(results.aliases()))
+        if unknown:
+            message = "unknown database alias: " + ", ".join(repr(a) for a in unknown)
+            return _health_json(healthjson.error_document(message), 400)
+    latest = results.latest(wanted)
+    body = healthjson.document(
+        latest, get_settings().critical_aliases, detailed=access is Access.DETAILED
+    )
+    return _health_json(body, healthjson.HTTP_STATUS[body["status"]])
 
 
 @never_cache

@@ -16,15 +16,16 @@ This module knows nothing about HTTP, caching or presentation.
 from __future__ import annotations
 
 import copy
-import gc
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
+import traceback
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -34,14 +35,15 @@ from django.db.utils import load_backend
 from django.dispatch import Signal
 
 from dashboard.conf import get_settings
-from dashboard.vendors import VENDORS, Params, is_timeout
+from dashboard.vendors import VENDORS, Params, Vendor, is_timeout
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["up", "down", "timeout"]
 
-# Sent after every probe that actually ran, with ``result=ProbeResult``.
-probe_finished = Signal()
+# Sent after every probe that actually ran, with ``result=ProbeResult``. The sender is
+# always ProbeResult, so the receivers can be looked up once (connect/disconnect reset it).
+probe_finished = Signal(use_caching=True)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,10 @@ class _Target:
     host: str | None
     port: int | None
     name: str
+    timeout: float
     secrets: tuple[str, ...] = field(repr=False)
     params: Params | None = field(repr=False)  # None: connect through Django's wrapper
+    driver: Vendor | None = field(default=None, repr=False)
     setup_error: BaseException | None = None
 
     def result(self, status: Status, **values: Any) -> ProbeResult:
@@ -155,12 +159,15 @@ def _target(alias: str, timeout: float) -> _Target:
     except Exception as error:  # a broken ENGINE or OPTIONS is a "down" alias, not a crash
         return _Target(
             vendor=described["engine"].rsplit(".", 1)[-1] or "unknown",
+            timeout=timeout,
             secrets=secrets,
             params=None,
             setup_error=error,
             **described,
         )
-    target = _Target(vendor=vendor, secrets=secrets, params=params, **described)
+    target = _Target(
+        vendor=vendor, timeout=timeout, secrets=secrets, params=params, driver=known, **described
+    )
     with _target_lock:
         _target_cache[key] = target
     return target
@@ -196,7 +203,11 @@ def _error_type(error: BaseException) -> str:
 
 
 def _failure(target: _Target, error: BaseException, **timings: float | None) -> ProbeResult:
-    status: Status = "timeout" if is_timeout(target.vendor, error) else "down"
+    total_ms = timings.get("total_ms")
+    waited_out = total_ms is not None and total_ms >= target.timeout * 1000
+    status: Status = (
+        "timeout" if is_timeout(target.vendor, error, waited_out=waited_out) else "down"
+    )
     return target.result(
         status,
         error_type=_error_type(error),
@@ -209,32 +220,45 @@ def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000, 3)
 
 
-def _run_with_driver(target: _Target, params: Params) -> ProbeResult:
-    vendor = VENDORS[target.vendor]
-    started = time.perf_counter()
+def _release(error: BaseException) -> None:
+    """Let go, now, of what a failed connect still holds through its traceback.
+
+    psycopg keeps the socket of a timed-out connect in locals of the frames that
+    raised, behind a reference cycle: left alone it closes at the next garbage
+    collection, and forcing a full one holds the GIL for tens of milliseconds in a
+    Django process, stalling every probe running beside it. Clearing the frames'
+    locals drops the socket at once.
+    """
+    pending = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _run_with_driver(target: _Target, vendor: Vendor, params: Params) -> ProbeResult:
+    clock = time.perf_counter
+    started = clock()
     try:
         connection = vendor.connect(params)
     except Exception as error:
-        failed = _failure(
-            target, error, connect_ms=None, total_ms=_ms(started, time.perf_counter())
-        )
-        del error
-        if vendor.collect_after_failed_connect:
-            gc.collect()
+        failed = _failure(target, error, connect_ms=None, total_ms=_ms(started, clock()))
+        _release(error)
         return failed
-    connected = time.perf_counter()
+    connected = clock()
     try:
         cursor = connection.cursor()
         cursor.execute(vendor.ping_sql)
         cursor.fetchone()
-        queried = time.perf_counter()
+        queried = clock()
         version = vendor.server_version(connection)
     except Exception as error:
         return _failure(
-            target,
-            error,
-            connect_ms=_ms(started, connected),
-            total_ms=_ms(started, time.perf_counter()),
+            target, error, connect_ms=_ms(started, connected), total_ms=_ms(started, clock())
         )
     finally:
         _close_quietly(connection)
@@ -242,7 +266,7 @@ def _run_with_driver(target: _Target, params: Params) -> ProbeResult:
         "up",
         connect_ms=_ms(started, connected),
         query_ms=_ms(connected, queried),
-        total_ms=_ms(started, time.perf_counter()),
+        total_ms=_ms(started, clock()),
         server_version=version,
     )
 
@@ -279,13 +303,14 @@ def _close_quietly(connection: Any) -> None:
         logger.debug("closing a probe connection failed", exc_info=False)
 
 
-def _execute(alias: str, timeout: float) -> ProbeResult:
+def _execute(alias: str, target: _Target | None, timeout: float) -> ProbeResult:
     try:
-        target = _target(alias, timeout)
+        if target is None:
+            target = _target(alias, timeout)
         if target.setup_error is not None:
             result = _failure(target, target.setup_error)
-        elif target.params is not None:
-            result = _run_with_driver(target, target.params)
+        elif target.driver is not None and target.params is not None:
+            result = _run_with_driver(target, target.driver, target.params)
         else:
             result = _run_with_django(target)
     except Exception as error:  # never let a probe bug become a 500 or a dead thread
@@ -304,9 +329,11 @@ _in_flight: dict[str, Future[ProbeResult]] = {}
 _in_flight_lock = threading.Lock()
 
 
-def _settle(alias: str, future: Future[ProbeResult], timeout: float) -> None:
+def _settle(
+    alias: str, future: Future[ProbeResult], target: _Target | None, timeout: float
+) -> None:
     try:
-        future.set_result(_execute(alias, timeout))
+        future.set_result(_execute(alias, target, timeout))
     finally:
         with _in_flight_lock:
             if _in_flight.get(alias) is future:
@@ -351,7 +378,7 @@ def probe(alias: str, *, timeout: float | None = None) -> ProbeResult:
     bound = get_settings().timeout if timeout is None else timeout
     future, mine = _claim(alias)
     if mine:
-        _settle(alias, future, bound)
+        _settle(alias, future, None, bound)
         return future.result()
     try:
         return future.result(timeout=bound)
@@ -363,13 +390,17 @@ def probe_all(
     aliases: Iterable[str] | None = None, *, timeout: float | None = None
 ) -> list[ProbeResult]:
     """Probe aliases concurrently (uncached) under one deadline, in settings order."""
+    bound = get_settings().timeout if timeout is None else timeout
+    deadline = time.monotonic() + bound
     wanted = list(connections.settings) if aliases is None else list(dict.fromkeys(aliases))
     for alias in wanted:
         _check_alias(alias)
     order = {alias: index for index, alias in enumerate(connections.settings)}
     wanted.sort(key=order.__getitem__)
-    bound = get_settings().timeout if timeout is None else timeout
-    deadline = time.monotonic() + bound
+    # Resolved here, before any probe thread starts: on a cold process, building a
+    # target (backend import, wrapper, deepcopy) in one thread while another is timing
+    # its connect would add that work to the other's connect_ms.
+    targets = {alias: _target(alias, bound) for alias in wanted}
     futures: dict[str, Future[ProbeResult]] = {}
     for alias in wanted:
         future, mine = _claim(alias)
@@ -378,7 +409,7 @@ def probe_all(
             # Daemon threads: a straggler stuck in a driver call must not hold up exit.
             threading.Thread(
                 target=_settle,
-                args=(alias, future, bound),
+                args=(alias, future, targets[alias], bound),
                 name=f"dbhealth-probe-{alias}",
                 daemon=True,
             ).start()
@@ -387,3 +418,36 @@ def probe_all(
         futures[alias].result() if futures[alias].done() else _timed_out(alias, bound)
         for alias in wanted
     ]
+
+
+# --- the same bounded connection, for readers other than the probe -----------------------
+
+
+@contextmanager
+def bounded_connection(alias: str, *, timeout: float | None = None) -> Iterator[tuple[Vendor, Any]]:
+    """A fresh driver connection to ``alias`` with the probe's time bounds, closed after.
+
+    For server vitals and migration checks: yields (vendor, DB-API connection). Raises
+    LookupError when the alias's backend has no entry in the vendor table, else what the
+    driver raises (``error_text`` shows it without secrets).
+    """
+    _check_alias(alias)
+    target = _target(alias, get_settings().timeout if timeout is None else timeout)
+    if target.setup_error is not None:
+        raise target.setup_error
+    if target.driver is None or target.params is None:
+        raise LookupError(f"no bounded connection for the {target.vendor!r} backend")
+    try:
+        connection = target.driver.connect(target.params)
+    except Exception as error:
+        _release(error)
+        raise
+    try:
+        yield target.driver, connection
+    finally:
+        _close_quietly(connection)
+
+
+def error_text(alias: str, error: BaseException) -> str:
+    """``error`` as a probe result shows it: one line, without the alias's passwords."""
+    return clean_message(_error_text(error), _secrets_of(connections.settings.get(alias, {})))

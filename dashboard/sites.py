@@ -14,10 +14,11 @@ from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, path, reverse
 
 from dashboard import views
+from dashboard.switching import switchable
 
 
 class DBHealthSiteMixin:
-    """Adds ``db-health/`` (page, table partial, per-alias ping) to an admin site."""
+    """Adds ``db-health/`` (page, table partial, per-alias ping, alias page) to an admin site."""
 
     name: str
 
@@ -38,9 +39,27 @@ class DBHealthSiteMixin:
                 {"site": self},
                 name="dbhealth_ping",
             ),
+            path(
+                "db-health/<str:alias>/vitals/",
+                wrap(views.alias_vitals),
+                {"site": self},
+                name="dbhealth_vitals",
+            ),
+            # After table/: an alias named "table" would be shadowed, not the other way round.
+            path(
+                "db-health/<str:alias>/",
+                wrap(views.alias_page),
+                {"site": self},
+                name="dbhealth_alias",
+            ),
         ]
         inherited: list[URLResolver | URLPattern] = super().get_urls()  # type: ignore[misc]
         return urls + inherited
+
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        """Every ModelAdmin gets alias switching (``dbhealth_switchable = False`` opts out)."""
+        admin_class = switchable(admin_class or admin.ModelAdmin)
+        super().register(model_or_iterable, admin_class, **options)  # type: ignore[misc]
 
     def db_health_url(self) -> str:
         return reverse("admin:dbhealth", current_app=self.name)

@@ -29,9 +29,8 @@ class Vendor:
     # One cheap statement that proves the server (or file) answers.
     ping_sql: str
     server_version: Callable[[Any], str]
-    is_timeout: Callable[[BaseException], bool]
-    # psycopg keeps the socket of a failed connect until the garbage collector runs.
-    collect_after_failed_connect: bool = False
+    # Whether a failure is the time bound firing; ``waited_out``: the probe used its whole bound.
+    is_timeout: Callable[[BaseException, bool], bool]
 
 
 def _whole_seconds(timeout: float, minimum: int = 1) -> int:
@@ -57,20 +56,22 @@ def _postgresql_bounded(params: Params, timeout: float) -> Params:
     bounded["keepalives_count"] = 2
     bounded.setdefault("application_name", "dbhealth-probe")
     bounded.pop("cursor_factory", None)
+    # A ping needs no transaction: no BEGIN before the statement.
+    bounded["autocommit"] = True
     return bounded
 
 
 def _postgresql_connect(params: Params) -> Any:
     import psycopg
 
-    return psycopg.connect(**params, autocommit=True)
+    return psycopg.connect(**params)
 
 
 def _postgresql_version(connection: Any) -> str:
     return str(connection.info.parameter_status("server_version") or "")
 
 
-def _postgresql_is_timeout(error: BaseException) -> bool:
+def _postgresql_is_timeout(error: BaseException, waited_out: bool) -> bool:
     import psycopg.errors
 
     return isinstance(error, psycopg.errors.ConnectionTimeout | psycopg.errors.QueryCanceled)
@@ -83,6 +84,9 @@ def _mysql_bounded(params: Params, timeout: float) -> Params:
         "connect_timeout": seconds,
         "read_timeout": seconds,
         "write_timeout": seconds,
+        # mysqlclient turns autocommit off after connecting (PEP 249), one more round
+        # trip; a ping needs no transaction, and the server's default is on.
+        "autocommit": True,
     }
 
 
@@ -96,13 +100,19 @@ def _mysql_version(connection: Any) -> str:
     return str(connection.get_server_info())
 
 
-# 2013: lost connection while reading (the read_timeout fired); errno 110 is ETIMEDOUT.
-_MYSQL_TIMEOUT_CODES = {2013}
+_MYSQL_LOST_CONNECTION = 2013
+_ETIMEDOUT = ("system error: 110", "(110)")
 
 
-def _mysql_is_timeout(error: BaseException) -> bool:
+def _mysql_is_timeout(error: BaseException, waited_out: bool) -> bool:
+    # 2013 "Lost connection" is both the read_timeout firing and the server going away
+    # (a reset is "system error: 104"). The client names errno 110 (ETIMEDOUT) when it
+    # can; "during query" names none, and only the time spent tells the two apart.
     code = error.args[0] if error.args and isinstance(error.args[0], int) else None
-    return code in _MYSQL_TIMEOUT_CODES or "(110)" in str(error)
+    text = str(error)
+    if any(marker in text for marker in _ETIMEDOUT):
+        return True
+    return code == _MYSQL_LOST_CONNECTION and "system error" not in text and waited_out
 
 
 def _sqlite_bounded(params: Params, timeout: float) -> Params:
@@ -124,11 +134,11 @@ def _sqlite_version(connection: Any) -> str:
     return sqlite3.sqlite_version
 
 
-def _sqlite_is_timeout(error: BaseException) -> bool:
+def _sqlite_is_timeout(error: BaseException, waited_out: bool) -> bool:
     return "locked" in str(error)
 
 
-def _generic_is_timeout(error: BaseException) -> bool:
+def _generic_is_timeout(error: BaseException, waited_out: bool) -> bool:
     return bool(re.search(r"time(d)? ?out", str(error), re.IGNORECASE))
 
 
@@ -140,7 +150,6 @@ VENDORS: dict[str, Vendor] = {
         ping_sql="SELECT 1",
         server_version=_postgresql_version,
         is_timeout=_postgresql_is_timeout,
-        collect_after_failed_connect=True,
     ),
     "mysql": Vendor(
         name="mysql",
@@ -162,6 +171,7 @@ VENDORS: dict[str, Vendor] = {
 }
 
 
-def is_timeout(vendor: str, error: BaseException) -> bool:
+def is_timeout(vendor: str, error: BaseException, *, waited_out: bool = False) -> bool:
     known = VENDORS.get(vendor)
-    return known.is_timeout(error) if known else _generic_is_timeout(error)
+    check = known.is_timeout if known else _generic_is_timeout
+    return check(error, waited_out)

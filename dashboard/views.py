@@ -1,7 +1,9 @@
-"""The db-health admin page, the table partial HTMX polls, and "Ping now".
+"""The db-health admin page, the table partial HTMX polls, "Ping now", and the alias page.
 
 The page and the partial render the same table template; HTMX swaps only the
 table. Without JavaScript the page is a plain page and "Ping now" a plain form.
+The alias page loads its server vitals with HTMX from a partial; without JavaScript
+its "Read server vitals" link reloads the page with the vitals in it.
 """
 
 from __future__ import annotations
@@ -10,25 +12,41 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from dashboard import drift, history, vitals
 from dashboard import results as results_source
 from dashboard.conf import get_settings
 from dashboard.probes import ProbeResult
 from dashboard.summary import alias_verdict, summarize
 
 TABLE_TEMPLATE = "dashboard/_alias_table.html"
+VITALS_TEMPLATE = "dashboard/_vitals.html"
 
 
 def _table_context(results: list[ProbeResult], *, pinged: str | None = None) -> dict[str, Any]:
     config = get_settings()
+    windows = history.windows([result.alias for result in results], current=results)
+    drifts = drift.for_results(results)
     return {
         "rows": [
-            {"result": result, "verdict": alias_verdict(result, config.critical_aliases)}
+            {
+                "result": result,
+                "verdict": alias_verdict(result, config.critical_aliases),
+                "history": windows[result.alias],
+                "drift": drifts[result.alias],
+            }
             for result in results
         ],
+        "history_length": config.history_length,
         "summary": summarize(results, config.critical_aliases),
         "critical_aliases": config.critical_aliases,
         "poll_interval": config.poll_interval,
@@ -68,3 +86,43 @@ def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
     else:
         messages.error(request, f"Pinged {alias}: {pinged.status}, {pinged.error}")
     return HttpResponseRedirect(page_url)
+
+
+def _vitals_context(result: ProbeResult) -> dict[str, Any]:
+    # A server that failed its probe is not asked again: vitals wait for it to be up.
+    return {
+        "alias": result.alias,
+        "result": result,
+        "vitals": vitals.read(result.alias) if result.ok else None,
+        "timeout": get_settings().timeout,
+    }
+
+
+def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponse:
+    if alias not in results_source.aliases():
+        messages.error(request, f"There is no database alias named “{alias}”.")
+        return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
+    config = get_settings()
+    (result,) = results_source.latest([alias])
+    context = {
+        **site.each_context(request),
+        "title": f"Database alias “{alias}”",
+        "alias": alias,
+        "result": result,
+        "verdict": alias_verdict(result, config.critical_aliases),
+        "is_critical": alias in config.critical_aliases,
+        "history": history.window(alias, current=result),
+        "history_length": config.history_length,
+        "drift": drift.for_results([result])[alias],
+        "timeout": config.timeout,
+        # Without JavaScript, the "Read server vitals" link asks for them in the page.
+        "inline_vitals": _vitals_context(result) if "vitals" in request.GET else None,
+    }
+    return TemplateResponse(request, "dashboard/alias_detail.html", context)
+
+
+def alias_vitals(request: HttpRequest, alias: str, site: AdminSite) -> TemplateResponse:
+    if alias not in results_source.aliases():
+        raise Http404(f"There is no database alias named “{alias}”.")
+    (result,) = results_source.latest([alias])
+    return TemplateResponse(request, VITALS_TEMPLATE, _vitals_context(result))

@@ -12,10 +12,23 @@ import MySQLdb
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
 from dashboard.probes import in_flight
+from dashboard.results import forget_local
+from tests.faultproxy import FaultProxy
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with no cached probe results from the one before."""
+    cache.clear()
+    forget_local()
+    yield
+    cache.clear()
+    forget_local()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -178,3 +191,21 @@ def plain_client(django_user_model: Any) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# --- a proxy that injects faults between a probe and a real server -----------------------
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[[int], FaultProxy]]:
+    """``fault_proxy(5432)`` -> a FaultProxy on 127.0.0.1 in front of that port; closed after."""
+    proxies: list[FaultProxy] = []
+
+    def start(target_port: int) -> FaultProxy:
+        proxy = FaultProxy(int(target_port))
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()

@@ -31,6 +31,8 @@ DATABASES = {
 }
 for _alias, _config in DATABASES.items():
     _config["TEST"] = {"NAME": TEST_DB_NAME if _alias != "local" else None}
+    if _alias != "local":
+        _config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -109,7 +109,10 @@ def test_ping_of_an_unknown_alias_is_a_message_not_an_error(staff_client: Client
 def test_admin_index_and_header_link_to_the_page(staff_client: Client) -> None:
     html = staff_client.get("/admin/").content.decode()
 
-    assert '<nav class="dbhealth-nav" aria-label="Database health"><a href="/admin/db-health/">' in html
+    assert (
+        '<nav class="dbhealth-nav" aria-label="Database health"><a href="/admin/db-health/">'
+        in html
+    )
     assert '<a href="/admin/db-health/">Database aliases</a>' in html
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
 
 from config.env_databases import databases_from_env, routes_from_env
 
@@ -78,28 +80,105 @@ def test_routes_parse_and_reject_garbage() -> None:
         routes_from_env("demo.auditevent")
 
 
-def test_start_up_with_a_bad_url_fails_cleanly_without_the_password() -> None:
+# --- every way of starting the site refuses a bad configuration the same way ----------
+
+BAD_CONFIGURATIONS = [
+    pytest.param(
+        {"DATABASE_URL_EU": f"postgres://u:{SECRET}@host:notaport/db"},
+        "DATABASE_URL_EU is not a valid URL",
+        id="malformed-url",
+    ),
+    pytest.param(
+        {"DATABASE_URL_EU": f"oracle://u:{SECRET}@host/db"},
+        "DATABASE_URL_EU has an unsupported scheme 'oracle'",
+        id="unknown-engine",
+    ),
+    pytest.param(
+        {"DATABASE_URL_EU": f"postgres://u:{SECRET}@/db"},
+        "DATABASE_URL_EU names no host",
+        id="empty-host",
+    ),
+    pytest.param(
+        {"DBHEALTH_TIMEOUT": "soon"},
+        "DBHEALTH_TIMEOUT must be a number of seconds, got 'soon'",
+        id="non-numeric-timeout",
+    ),
+    # The probe replaces connect_timeout with its own, so without a start-up error the
+    # dashboard would show "up" while every query of the site fails on this value.
+    pytest.param(
+        {"DATABASE_URL_EU": f"mysql://u:{SECRET}@host/db?connect_timeout=soon"},
+        "DATABASE_URL_EU",
+        id="non-numeric-driver-timeout",
+    ),
+]
+
+
+def _start(tmp_path: Path, variables: dict[str, str], *command: str) -> str:
     env = {
         "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://app:{SECRET}@db:port/x",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'default.sqlite3'}",
+        "DATABASE_ROUTES": "",
+        **variables,
     }
     completed = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
     )
+    assert completed.returncode != 0, f"{command} started with {variables}"
+    return completed.stdout + completed.stderr
 
-    output = completed.stdout + completed.stderr
-    assert completed.returncode != 0
-    assert "Configuration error: DATABASE_URL is not a valid URL" in output
-    assert "Traceback" not in output
+
+@pytest.mark.parametrize(("variables", "message"), BAD_CONFIGURATIONS)
+def test_manage_py_names_the_variable_in_one_line_without_traceback_or_password(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    output = _start(tmp_path, variables, "manage.py", "check")
+
+    assert output.startswith(f"Configuration error: {message}")
+    assert output.count("\n") == 1
     assert SECRET not in output
 
 
-def test_non_numeric_timeout_is_refused_naming_the_variable() -> None:
-    env = {"PATH": "/usr/bin:/bin", "DBHEALTH_TIMEOUT": "soon"}
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+@pytest.mark.parametrize(("variables", "message"), BAD_CONFIGURATIONS)
+def test_the_wsgi_entry_point_names_the_variable_without_the_password(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    # What gunicorn imports; its log shows the error to the operator.
+    output = _start(tmp_path, variables, "-c", "import config.wsgi")
+
+    assert f"ImproperlyConfigured: {message}" in output
+    assert SECRET not in output
+
+
+def test_runserver_and_dbhealth_refuse_a_bad_url_cleanly(tmp_path: Path) -> None:
+    bad = {"DATABASE_URL_EU": f"postgres://u:{SECRET}@host:notaport/db"}
+
+    served = _start(tmp_path, bad, "manage.py", "runserver", "--noreload", "127.0.0.1:0")
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "dbhealth"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:////nonexistent/x.db", **bad},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
-    assert completed.returncode != 0
-    assert "DBHEALTH_TIMEOUT must be a number of seconds, got 'soon'" in completed.stderr
+    for output in (served, checked.stdout + checked.stderr):
+        assert output == (
+            "Configuration error: DATABASE_URL_EU is not a valid URL"
+            " (Port could not be cast to integer value as 'notaport').\n"
+        )
+    assert checked.returncode == 3  # Nagios UNKNOWN: the check could not run at all
+
+
+def test_an_alias_with_an_unknown_engine_is_a_down_row_not_a_server_error(
+    add_alias: Any, staff_client: Client
+) -> None:
+    add_alias("legacy", ENGINE="django.db.backends.nosuchdb", NAME="legacy")
+
+    response = staff_client.get("/admin/db-health/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-alias="legacy" data-status="down"' in html
+    assert "nosuchdb" in html
+    assert "Traceback" not in html

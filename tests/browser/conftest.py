@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium).")
+        pytest.fail(
+            f"Browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)."
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -63,7 +65,9 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture
 def staff_user(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_superuser("browser", "browser@example.com", STAFF_PASSWORD)
+    return django_user_model.objects.create_superuser(
+        "browser", "browser@example.com", STAFF_PASSWORD
+    )
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -43,11 +43,8 @@ class Command(BaseCommand):
                 "reset it with `.venv/bin/python manage.py changepassword admin`)."
             )
             return
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
+        chosen = str(getattr(settings, "DEMO_ADMIN_PASSWORD", "") or "")
+        password = chosen or secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", "admin@localhost", password)
-        shown = (
-            "from DJANGO_SUPERUSER_PASSWORD"
-            if "DJANGO_SUPERUSER_PASSWORD" in os.environ
-            else password
-        )
+        shown = "from DJANGO_SUPERUSER_PASSWORD" if chosen else password
         self.stdout.write(self.style.SUCCESS(f"Admin login: admin / {shown}  (printed once)"))

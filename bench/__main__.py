@@ -1,0 +1,109 @@
+"""``python -m bench``: run every benchmark row, print a markdown table, save JSON.
+
+``--rows 1,3`` runs a subset; ``--budget`` bounds each sampling loop (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+
+from bench.servers import SilentListener, closed_port
+
+NOTES = [
+    "Rows 1-2: the raw driver gets exactly the kwargs a probe uses (backend "
+    "get_connection_params() + the probe's bounds); PostgreSQL's URL carries a password, "
+    "but the local server uses trust auth, so neither side performs SCRAM. The probe's "
+    "time includes the app's probe_finished receivers (the Prometheus metrics), shown apart.",
+    "Row 2: a probe only queries the connection it has just opened, so its round trip is "
+    "its own query_ms (cursor + execute + fetch); the raw side times the same calls on the "
+    "connection it has just opened (first statement of a session on both sides).",
+    "Row 3: each round waits for the previous round's stragglers, so every round dials "
+    "the silent servers afresh.",
+    "Row 4: pings counted server-side: pg_stat_database.sessions of the benchmark's own "
+    "database, and a counting TCP relay in front of MariaDB (its own counters are "
+    "server-wide). The ping window starts right after a refresh and lasts 5 TTLs.",
+    "Row 5: each check runs as one request would (request_started/finished signals, "
+    "CONN_MAX_AGE=0, Django's default); health-check is driven like its view (asyncio "
+    "gather, sync checks on the loop's executor), watchman through checks.databases(). "
+    "Each runs in a subprocess bounded by the benchmark's own timeout.",
+    "Row 6: the rounds include an alias on a port that refuses connections (the failure path).",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--rows", default="1,2,3,4,5,6", help="comma-separated rows to run")
+    parser.add_argument("--budget", type=float, default=15.0, help="seconds per sampling loop")
+    options = parser.parse_args()
+    rows = {row.strip() for row in options.rows.split(",")}
+
+    # Fault servers exist before Django reads the settings that point at them.
+    silent = [SilentListener(), SilentListener()]
+    os.environ["DBHEALTH_BENCH_SILENT_PORTS"] = ",".join(str(s.port) for s in silent)
+    os.environ["DBHEALTH_BENCH_CLOSED_PORT"] = str(closed_port())
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from bench import deadline, endpoint, hygiene, overhead, peers, report
+    from bench.servers import SessionCounter, ensure_databases
+
+    ensure_databases(settings.POSTGRES_URL, settings.MYSQL_URL, settings.SQLITE_PATH)
+    count = SessionCounter(settings.POSTGRES_URL, settings.MYSQL_URL)
+    timeout = float(settings.DBHEALTH["TIMEOUT"])
+    healthy = list(settings.HEALTHY_ALIASES)
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    lines: list[report.Line] = []
+
+    def stage(name: str) -> None:
+        print(f"[{time.monotonic() - clock:6.1f} s] {name}", file=sys.stderr, flush=True)
+
+    if rows & {"1", "2"}:
+        stage("rows 1-2: probe vs raw driver")
+        vendors = {"PostgreSQL": "default", "MariaDB": "mariadb", "SQLite": "sqlite"}
+        found = overhead.run(vendors, timeout, options.budget)
+        lines += [line for line in found if line.row in rows]
+    fourteen = [*settings.POSTGRES_ALIASES, *settings.MYSQL_ALIASES, *settings.SQLITE_ALIASES]
+    if "3" in rows:
+        stage("row 3: deadline under faults")
+        silent_aliases = ["silent_postgres", "silent_mariadb"]
+        lines += deadline.run([*fourteen, *silent_aliases], silent_aliases, timeout)
+    if "5" in rows:
+        stage("row 5: peers")
+        lines += peers.run(healthy, fourteen, "silent_postgres", timeout, options.budget, 15.0)
+    if "6" in rows:
+        stage("row 6: hygiene")
+        lines += hygiene.run([*healthy, "refused_postgres"], count, timeout)
+    if "4" in rows:
+        stage("row 4: cached /health/ under load")
+        lines += endpoint.run(count, settings, budget=options.budget)
+    stage("done")
+
+    for listener in silent:
+        listener.close()
+    lines.sort(key=lambda line: line.row)
+    table = report.markdown(lines)
+    path = report.write_json(lines, NOTES, started)
+    info = report.machine()
+    print(
+        f"dbhealth benchmarks, {started:%Y-%m-%d}, {info['nproc']} × {info['cpu']}, "
+        f"{info['ram_gib']} GiB RAM, Python {info['python']}\n"
+    )
+    print(table)
+    print()
+    for note in NOTES:
+        print(f"- {note}")
+    print(f"\nJSON: {path.relative_to(path.parent.parent)}")
+    held = [line.holds for line in lines if line.holds is not None]
+    print(f"targets held: {sum(held)} of {len(held)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Migrations drift: how many migrations ``migrate --database <alias>`` still has to apply.
+
+Read-only. The migrations on disk come from Django's ``MigrationLoader`` (built once
+per process, without a connection); the applied ones are read from the alias's
+``django_migrations`` table over a fresh bounded connection (``probes.open_bounded``),
+never through the application's own connection, which would wait for a dead server
+without a bound. Only apps the router allows on the alias count, and squashed
+migrations count the way ``migrate`` sees them.
+
+Aliases whose probe is not up are not checked at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from django.apps import apps
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections, router
+from django.db.migrations.loader import MigrationLoader
+
+from dashboard import probes
+from dashboard.conf import get_settings
+from dashboard.probes import ProbeResult
+
+# Migrations change with deployments, not by the second: the page's polls reuse a check.
+CACHE_SECONDS = 60
+
+# Django's own table of applied migrations (MigrationRecorder); its name never changes.
+# Whether it exists, per vendor: a missing table means nothing was applied.
+TABLE_EXISTS_SQL = {
+    "postgresql": "SELECT to_regclass('django_migrations') IS NOT NULL",
+    "mysql": "SELECT COUNT(*) FROM information_schema.TABLES"
+    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'django_migrations'",
+    "sqlite": "SELECT COUNT(*) FROM sqlite_master"
+    " WHERE type = 'table' AND name = 'django_migrations'",
+}
+APPLIED_SQL = "SELECT app, name FROM django_migrations"
+
+State = Literal["current", "behind", "unknown", "none"]
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Drift:
+    alias: str
+    state: State
+    # Unapplied migrations as "app.name", in graph order where it has one.
+    unapplied: tuple[str, ...] = ()
+    error: str | None = None
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def count(self) -> int | None:
+        return len(self.unapplied) if self.state in ("current", "behind") else None
+
+    @property
+    def text(self) -> str:
+        if self.state == "current":
+            return "up to date"
+        if self.state == "behind":
+            return f"{len(self.unapplied)} unapplied"
+        if self.state == "none":
+            return "no migrated app allowed here"
+        return f"unknown: {self.error}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "unapplied": self.count,
+            "pending": list(self.unapplied),
+            "error": self.error,
+            "time": self.checked_at.isoformat(),
+        }
+
+
+# --- the migrations on disk -------------------------------------------------------------------
+
+_disk_lock = threading.Lock()
+_disk: dict[Any, dict[Key, Any]] = {}
+
+
+def _on_disk() -> dict[Key, Any]:
+    """Every migration on disk (squashed and replaced ones alike), in graph order."""
+    identity = (tuple(apps.app_configs), repr(sorted(settings.MIGRATION_MODULES.items())))
+    with _disk_lock:
+        if identity not in _disk:
+            # Loading imports (and reloads) migration modules: once per process is enough.
+            loader = MigrationLoader(None, ignore_no_migrations=True)
+            ordered = {
+                key: loader.disk_migrations[key]
+                for leaf in loader.graph.leaf_nodes()
+                for key in loader.graph.forwards_plan(leaf)
+                if key in loader.disk_migrations
+            }
+            _disk.clear()
+            _disk[identity] = {**ordered, **loader.disk_migrations}
+        return _disk[identity]
+
+
+def allowed_apps(alias: str) -> set[str]:
+    """Apps the routers let ``migrate`` touch on ``alias`` (any of their models, or the app)."""
+    allowed = set()
+    for app_config in apps.get_app_configs():
+        label = app_config.label
+        models = list(app_config.get_models(include_auto_created=True))
+        if models:
+            permitted = any(
+                router.allow_migrate(alias, label, model_name=model._meta.model_name, model=model)
+                for model in models
+            )
+        else:
+            permitted = router.allow_migrate(alias, label)
+        if permitted:
+            allowed.add(label)
+    return allowed
+
+
+def unapplied(disk: dict[Key, Any], applied: set[Key], app_labels: set[str]) -> list[Key]:
+    """What ``migrate`` would still apply, resolving squashed migrations as Django does.
+
+    A squash counts as applied when all it replaces is; when none of that is applied the
+    squash is one migration to apply; when some is, the rest of the replaced ones are.
+    """
+    pending: list[Key] = []
+    replaced_by: dict[Key, Key] = {}
+    for key, migration in disk.items():
+        for replaced in migration.replaces or ():
+            replaced_by[tuple(replaced)] = key
+    for key, migration in disk.items():
+        if key[0] not in app_labels or key in replaced_by:
+            continue
+        if not migration.replaces:
+            if key not in applied:
+                pending.append(key)
+            continue
+        replaced = [tuple(item) for item in migration.replaces]
+        done = [item in applied for item in replaced]
+        if not any(done):
+            pending.append(key)
+        elif not all(done):
+            pending.extend(item for item, ok in zip(replaced, done, strict=True) if not ok)
+    return pending
+
+
+# --- the migrations applied on an alias -------------------------------------------------------
+
+
+def _applied(connection: Any, vendor: str) -> set[Key]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(TABLE_EXISTS_SQL[vendor])
+        row = cursor.fetchone()
+        if not row or not row[0]:
+            return set()
+        cursor.execute(APPLIED_SQL)
+        return {(str(app), str(name)) for app, name in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
+def check(alias: str, *, timeout: float | None = None) -> Drift:
+    """The drift of ``alias`` now (uncached). Raises KeyError for an unknown alias."""
+    if alias not in connections.settings:
+        raise KeyError(f"unknown database alias {alias!r}")
+    app_labels = allowed_apps(alias)
+    try:
+        disk = _on_disk()
+    except Exception as error:  # an inconsistent migration graph: migrate would fail too
+        return Drift(alias, "unknown", error=f"migrations cannot be loaded: {error}")
+    if not any(app in app_labels for app, _ in disk):
+        return Drift(alias, "none")
+    try:
+        with probes.bounded_connection(alias, timeout=timeout) as (vendor, connection):
+            if vendor.name not in TABLE_EXISTS_SQL:
+                return Drift(alias, "unknown", error=f"not supported for {vendor.name}")
+            applied = _applied(connection, vendor.name)
+    except Exception as error:
+        return Drift(alias, "unknown", error=probes.error_text(alias, error))
+    pending = tuple(f"{app}.{name}" for app, name in unapplied(disk, applied, app_labels))
+    return Drift(alias, "behind" if pending else "current", pending)
+
+
+def for_results(
+    results: Sequence[ProbeResult], *, cached: bool = True, timeout: float | None = None
+) -> dict[str, Drift]:
+    """Drift of every alias whose probe is up; the others are "unknown" without a check.
+
+    All checks together are bounded by ``timeout`` (default: the probe timeout): an alias
+    not reached by then is "unknown" too. ``cached``: reuse a check up to
+    ``CACHE_SECONDS`` old.
+    """
+    config = get_settings()
+    bound = config.timeout if timeout is None else timeout
+    deadline = time.monotonic() + bound
+    cache = caches[config.cache]
+    found: dict[str, Drift] = {}
+    if cached:
+        found = _from_cache(cache, [result.alias for result in results if result.ok])
+    drifts: dict[str, Drift] = {}
+    for result in results:
+        alias = result.alias
+        if not result.ok:
+            drifts[alias] = Drift(alias, "unknown", error=f"alias is {result.status}")
+        elif alias in found:
+            drifts[alias] = found[alias]
+        elif time.monotonic() >= deadline:
+            drifts[alias] = Drift(alias, "unknown", error=f"not checked within {bound:g} s")
+        else:
+            drifts[alias] = check(alias, timeout=bound)
+            if drifts[alias].state != "unknown":
+                _to_cache(cache, drifts[alias])
+    return drifts
+
+
+def problems(drifts: Iterable[Drift]) -> list[str]:
+    """``second_db: 2 unapplied migrations`` for each alias that is behind."""
+    return [
+        f"{d.alias}: {len(d.unapplied)} unapplied migration{'s' if len(d.unapplied) > 1 else ''}"
+        for d in drifts
+        if d.state == "behind"
+    ]
+
+
+def _cache_key(alias: str) -> str:
+    return f"dbhealth:drift:{alias}"
+
+
+def _from_cache(cache: Any, aliases: Iterable[str]) -> dict[str, Drift]:
+    keys = {_cache_key(alias): alias for alias in aliases}
+    try:
+        found = cache.get_many(list(keys))
+    except Exception:  # without the cache every alias is checked again: slower, not wrong
+        return {}
+    return {keys[key]: drift for key, drift in found.items() if isinstance(drift, Drift)}
+
+
+def _to_cache(cache: Any, drift: Drift) -> None:
+    try:
+        cache.set(_cache_key(drift.alias), drift, CACHE_SECONDS)
+    except Exception:  # the next request checks again
+        return

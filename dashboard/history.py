@@ -1,0 +1,283 @@
+"""Latency history per alias: the last ``HISTORY_LENGTH`` probes, kept in Django's cache.
+
+Every probe that ran is recorded (``record`` receives ``probe_finished``), so the page,
+``/health/``, ``/metrics`` and the ``dbhealth`` command all feed the same history, and
+workers sharing a Redis cache share it too.
+
+``record`` only queues the sample: one writer thread per process appends queued
+samples to the cache a tenth of a second later, so a burst of probes costs one append.
+A probe thread never waits for the cache, so a slow or hung cache cannot turn a
+healthy alias into a "timeout". The append is a read-modify-write
+of one cache key per alias, serialised across processes by a short lock taken with
+``cache.add``; without it two workers appending at once would each drop the other's
+sample. A sample is lost only if the cache fails, or a lock holder stalls for longer
+than ``LOCK_SECONDS`` (its lock expires and two appends overlap). Samples still queued
+when the process exits are written by an ``atexit`` flush, bounded in time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.cache import BaseCache, caches
+
+from dashboard.conf import get_settings
+from dashboard.probes import ProbeResult
+
+logger = logging.getLogger(__name__)
+
+# Whole seconds: Django's Redis backend rounds down, and 0 would mean "do not store".
+LOCK_SECONDS = 2
+# Longer than LOCK_SECONDS, so the lock of a writer that died has expired by then.
+LOCK_WAIT_SECONDS = 3.0
+LOCK_POLL_SECONDS = 0.005
+# A history nobody has probed for a day is dropped rather than kept forever.
+KEEP_SECONDS = 24 * 3600
+# How long the writer lets samples gather before it appends them.
+BATCH_SECONDS = 0.1
+# Samples waiting for the writer when the cache is stuck; the oldest go first.
+MAX_QUEUED = 10_000
+EXIT_FLUSH_SECONDS = 2.0
+
+# What one sample is stored as: (checked_at as a Unix time, status, latency in ms).
+Stored = tuple[float, str, float | None]
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: datetime
+    status: str
+    latency_ms: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "up"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The samples of one alias, oldest first, and what the page says about them."""
+
+    alias: str
+    samples: tuple[Sample, ...]
+
+    @property
+    def latencies(self) -> list[float]:
+        return [s.latency_ms for s in self.samples if s.ok and s.latency_ms is not None]
+
+    def percentile(self, percent: float) -> float | None:
+        """Nearest-rank percentile of the latencies of the probes that found the alias up."""
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return None
+        rank = max(1, math.ceil(percent / 100 * len(ordered)))
+        return ordered[rank - 1]
+
+    @property
+    def p50(self) -> float | None:
+        return self.percentile(50)
+
+    @property
+    def p95(self) -> float | None:
+        return self.percentile(95)
+
+    @property
+    def max(self) -> float | None:
+        return max(self.latencies, default=None)
+
+    @property
+    def failures(self) -> int:
+        return sum(not sample.ok for sample in self.samples)
+
+    @property
+    def status(self) -> str | None:
+        return self.samples[-1].status if self.samples else None
+
+    @property
+    def since(self) -> datetime | None:
+        """When the current status began (or the first sample, if it never changed)."""
+        if not self.samples:
+            return None
+        start = len(self.samples) - 1
+        while start > 0 and self.samples[start - 1].status == self.samples[-1].status:
+            start -= 1
+        return self.samples[start].at
+
+    @property
+    def changed(self) -> bool:
+        """Whether the status changed within the window (else ``since`` is only its start)."""
+        return any(sample.status != self.samples[-1].status for sample in self.samples)
+
+
+def _store_form(result: ProbeResult) -> Stored:
+    return (result.checked_at.timestamp(), result.status, result.latency_ms)
+
+
+def _sample(stored: Stored) -> Sample:
+    at, status, latency_ms = stored
+    return Sample(at=datetime.fromtimestamp(at, UTC), status=status, latency_ms=latency_ms)
+
+
+def _newest(items: list[Stored], length: int) -> list[Stored]:
+    return items[-length:] if length > 0 else []
+
+
+def _key(alias: str) -> str:
+    return f"dbhealth:history:{alias}"
+
+
+def _lock_key(alias: str) -> str:
+    return f"dbhealth:history-lock:{alias}"
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def windows(aliases: Iterable[str], *, current: Sequence[ProbeResult] = ()) -> dict[str, Window]:
+    """The history of each alias, with ``current`` results appended if not stored yet.
+
+    The writer stores a sample a moment after its probe; a page showing a result must
+    not show a history that ends before it.
+    """
+    wanted = list(aliases)
+    config = get_settings()
+    try:
+        found = caches[config.cache].get_many([_key(alias) for alias in wanted])
+    except Exception as error:  # the page still shows the probe results without history
+        logger.warning("cache %r failed (%s) reading history", config.cache, type(error).__name__)
+        found = {}
+    latest = {result.alias: result for result in current}
+    history: dict[str, Window] = {}
+    for alias in wanted:
+        stored: list[Stored] = list(found.get(_key(alias)) or [])
+        result = latest.get(alias)
+        if result is not None and (not stored or stored[-1][0] < result.checked_at.timestamp()):
+            stored = [*stored, _store_form(result)]
+        stored = _newest(stored, config.history_length)
+        history[alias] = Window(alias, tuple(_sample(item) for item in stored))
+    return history
+
+
+def window(alias: str, *, current: ProbeResult | None = None) -> Window:
+    return windows([alias], current=[current] if current else [])[alias]
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+class _Writer:
+    """The queue of samples and the one thread that appends them to the cache."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.queued: deque[tuple[int, str, Stored]] = deque(maxlen=MAX_QUEUED)
+        self.last_queued = 0
+        self.last_done = 0
+        self.flushing = 0
+        self.thread: threading.Thread | None = None
+
+    def put(self, alias: str, stored: Stored) -> None:
+        with self.changed:
+            self.last_queued += 1
+            self.queued.append((self.last_queued, alias, stored))
+            if self.thread is None:
+                # Started on first use, so a forked worker starts a thread of its own.
+                self.thread = threading.Thread(
+                    target=self.run, name="dbhealth-history-writer", daemon=True
+                )
+                self.thread.start()
+            elif len(self.queued) == 1:
+                self.changed.notify_all()
+
+    def run(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: bool(self.queued))
+                # A burst of probes becomes one append per alias; a flush does not wait.
+                self.changed.wait_for(lambda: self.flushing > 0, timeout=BATCH_SECONDS)
+                batch = list(self.queued)
+                self.queued.clear()
+            _append_all(batch)
+            with self.changed:
+                self.last_done = max(self.last_done, batch[-1][0])
+                self.changed.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        with self.changed:
+            target = self.last_queued
+            self.flushing += 1
+            self.changed.notify_all()
+            try:
+                return self.changed.wait_for(lambda: self.last_done >= target, timeout=timeout)
+            finally:
+                self.flushing -= 1
+
+
+_writer = _Writer()
+
+
+def _new_writer_in_child() -> None:
+    # A forked child inherits the queue and locks but not the thread.
+    global _writer
+    _writer = _Writer()
+
+
+os.register_at_fork(after_in_child=_new_writer_in_child)
+
+
+def record(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
+    """Receiver of ``probe_finished`` (connected in ``DashboardConfig.ready``)."""
+    _writer.put(result.alias, _store_form(result))
+
+
+def flush(timeout: float = EXIT_FLUSH_SECONDS) -> bool:
+    """Wait until every sample recorded so far is in the cache; False if time ran out."""
+    return _writer.flush(timeout)
+
+
+atexit.register(flush)
+
+
+def _append_all(batch: list[tuple[int, str, Stored]]) -> None:
+    by_alias: dict[str, list[Stored]] = {}
+    for _, alias, stored in batch:
+        by_alias.setdefault(alias, []).append(stored)
+    config = get_settings()
+    try:
+        cache = caches[config.cache]
+        for alias, samples in by_alias.items():
+            _append(cache, alias, samples, config.history_length)
+    except Exception as error:  # an unreachable cache costs history, never a probe
+        logger.warning(
+            "cache %r failed (%s); %d history samples lost",
+            config.cache,
+            type(error).__name__,
+            len(batch),
+        )
+
+
+def _append(cache: BaseCache, alias: str, samples: list[Stored], length: int) -> None:
+    lock = _lock_key(alias)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while not cache.add(lock, True, LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            logger.warning("history of %r stayed locked; %d samples lost", alias, len(samples))
+            return
+        time.sleep(LOCK_POLL_SECONDS)
+    try:
+        stored: list[Stored] = list(cache.get(_key(alias)) or [])
+        # Workers append in whatever order their probes finished: keep time order.
+        merged = _newest(sorted([*stored, *samples], key=lambda item: item[0]), length)
+        cache.set(_key(alias), merged, KEEP_SECONDS)
+    finally:
+        cache.delete(lock)

@@ -1,0 +1,227 @@
+"""``manage.py dbhealth``: probe every alias now and answer like a Nagios plugin.
+
+Exit status 0 OK, 1 WARNING (a non-critical alias down, or slower than WARN_MS),
+2 CRITICAL (a critical alias down), 3 UNKNOWN (bad arguments or an unknown alias).
+Always probes (never the cache); ``--watch`` repeats until Ctrl-C. ``--json`` adds each
+alias's server vitals and migrations drift; ``--check-migrations`` makes an alias with
+unapplied migrations a WARNING.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from argparse import ArgumentTypeError
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.color import Style, color_style, no_style
+
+from dashboard import drift, healthjson, results, vitals
+from dashboard.conf import get_settings
+from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
+from dashboard.probes import ProbeResult
+
+COLUMNS = ("ALIAS", "STATUS", "VENDOR", "WHERE", "DATABASE", "CONNECT", "QUERY", "VERSION", "ERROR")
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
+class NagiosArgumentParser(CommandParser):
+    """Bad arguments are UNKNOWN (3): argparse's own 2 would read as CRITICAL."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.print_usage(sys.stderr)
+            self.exit(int(State.UNKNOWN), f"{self.prog}: error: {message}\n")
+        raise CommandError(f"Error: {message}", returncode=State.UNKNOWN)
+
+
+def positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ArgumentTypeError(f"must be a number of seconds above 0, got {value!r}")
+    return seconds
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _aligned(
+    cells: list[str], widths: list[int], colour_status: Callable[[str], str] | None = None
+) -> str:
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
+    if colour_status is not None:
+        padded[1] = colour_status(padded[1])
+    return "  ".join(padded).rstrip()
+
+
+class Command(BaseCommand):
+    help = "Probe every database alias now; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."
+    # A monitoring command must answer even when an unrelated system check fails.
+    requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django builds a plain CommandParser; ours differs only in error().
+        parser.__class__ = NagiosArgumentParser
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--alias",
+            action="append",
+            metavar="ALIAS",
+            help="Probe only this alias (repeatable). Default: every alias.",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=positive_seconds,
+            metavar="SECONDS",
+            help="Deadline for the whole probe round. Default: DBHEALTH['TIMEOUT'].",
+        )
+        parser.add_argument(
+            "--watch",
+            type=positive_seconds,
+            metavar="SECONDS",
+            help="Probe again every SECONDS until Ctrl-C; exit with the last round's status.",
+        )
+        parser.add_argument(
+            "--check-migrations",
+            action="store_true",
+            help="Exit 1 (WARNING) when an alias that is up has unapplied migrations.",
+        )
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument(
+            "--json", action="store_true", help="Print the detailed health+json document."
+        )
+        output.add_argument(
+            "--nagios", action="store_true", help="Print one Nagios plugin line with perfdata."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        wanted: list[str] | None = options["alias"]
+        unknown = sorted(set(wanted or ()).difference(results.aliases()))
+        if unknown:
+            raise CommandError(
+                f"Unknown database alias {unknown[0]!r}; "
+                f"configured: {', '.join(results.aliases())}.",
+                returncode=State.UNKNOWN,
+            )
+        colour = options["force_color"] or (not options["no_color"] and self.stdout.isatty())
+        style = color_style(force_color=True) if colour else no_style()
+        if options["watch"] is None:
+            state = self._round(wanted, options, style)
+        else:
+            state = self._watch(wanted, options, style, options["watch"])
+        if state is not State.OK:
+            raise SystemExit(int(state))
+
+    def _watch(
+        self, wanted: list[str] | None, options: dict[str, Any], style: Style, every: float
+    ) -> State:
+        state = State.UNKNOWN  # interrupted before a round ended: nothing was checked
+        try:
+            while True:
+                state = self._round(wanted, options, style, watching=every)
+                time.sleep(every)
+        except KeyboardInterrupt:
+            self.stdout.write("")
+        return state
+
+    def _round(
+        self,
+        wanted: list[str] | None,
+        options: dict[str, Any],
+        style: Style,
+        *,
+        watching: float | None = None,
+    ) -> State:
+        config = get_settings()
+        timeout = options["timeout"] or config.timeout
+        probed = results.fresh(wanted, timeout=timeout)
+        state = state_of(probed, config.critical_aliases, config.warn_ms)
+        drifts: dict[str, drift.Drift] = {}
+        if options["json"] or options["check_migrations"]:
+            drifts = drift.for_results(probed, cached=False, timeout=timeout)
+        behind = drift.problems(drifts.values()) if options["check_migrations"] else []
+        if behind:
+            state = max(state, State.WARNING)
+        if options["json"]:
+            document = healthjson.document(probed, config.critical_aliases, detailed=True)
+            document["notes"].extend(behind)
+            for result in probed:
+                (entry,) = document["checks"][healthjson.check_key(result.alias)]
+                entry["migrations"] = drifts[result.alias].as_json()
+                read = vitals.read(result.alias, timeout=timeout) if result.ok else None
+                entry["vitals"] = read.as_json() if read else None
+            indent = None if watching else 2
+            self.stdout.write(json.dumps(document, indent=indent))
+        elif options["nagios"] and behind:
+            text = "; ".join([*behind, describe(probed, config.critical_aliases, config.warn_ms)])
+            performance = perfdata(probed, config.warn_ms, timeout * 1000)
+            self.stdout.write(f"DBHEALTH {state.name} - {text} | {performance}")
+        elif options["nagios"]:
+            self.stdout.write(
+                status_line(
+                    probed, config.critical_aliases, warn_ms=config.warn_ms, timeout=timeout
+                )
+            )
+        else:
+            if watching is not None:
+                if self.stdout.isatty():
+                    # Probe first, then clear: the old table stays up while a round runs.
+                    self.stdout.write(CLEAR_SCREEN, ending="")
+                now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                self.stdout.write(f"dbhealth at {now}, every {watching:g} s (Ctrl-C stops)\n")
+            self._table(probed, config.critical_aliases, config.warn_ms, style)
+            text = "; ".join([*behind, describe(probed, config.critical_aliases, config.warn_ms)])
+            self.stdout.write(self._styled(style, state)(f"{state.name}: {text}"))
+        self.stdout.flush()
+        return state
+
+    def _table(
+        self,
+        probed: Sequence[ProbeResult],
+        critical_aliases: Sequence[str],
+        warn_ms: float,
+        style: Style,
+    ) -> None:
+        rows = [
+            [
+                result.alias + ("*" if result.alias in critical_aliases else ""),
+                result.status,
+                result.vendor,
+                result.location,
+                "" if result.vendor == "sqlite" else result.name,
+                _ms(result.connect_ms),
+                _ms(result.query_ms),
+                result.server_version or "-",
+                result.error or "",
+            ]
+            for result in probed
+        ]
+        widths = [max(len(row[i]) for row in [list(COLUMNS), *rows]) for i in range(len(COLUMNS))]
+        self.stdout.write(_aligned(list(COLUMNS), widths))
+        for result, row in zip(probed, rows, strict=True):
+            colour = style.SUCCESS if result.ok else style.ERROR
+            if result.status == "timeout" or is_slow(result, warn_ms):
+                colour = style.WARNING
+            # Pad first, colour after: escape codes would count towards the width.
+            self.stdout.write(_aligned(row, widths, colour_status=colour))
+        if any(result.alias in critical_aliases for result in probed):
+            self.stdout.write("* critical alias: down means CRITICAL")
+
+    @staticmethod
+    def _styled(style: Style, state: State) -> Callable[[str], str]:
+        return {
+            State.OK: style.SUCCESS,
+            State.WARNING: style.WARNING,
+            State.CRITICAL: style.ERROR,
+        }.get(state, style.NOTICE)

@@ -1,0 +1,259 @@
+"""A TCP proxy that misbehaves on demand, put between a probe and a real server.
+
+    proxy = FaultProxy(target_port=5432)  # listens on 127.0.0.1:proxy.port
+    proxy.set_mode("delay", ms=50)        # every reply held back 50 ms: +50 ms per round trip
+    proxy.set_mode("blackhole")           # new connections are accepted and never answered
+    proxy.set_mode("refuse")              # nothing listens on the port: connections are refused
+    proxy.set_mode("cut")                 # established connections are reset, new ones too
+    proxy.set_mode("pass")                # forward faithfully again, on the same port
+    proxy.close()
+
+Modes apply from the moment ``set_mode`` returns: a new delay to every reply still
+to come, ``cut`` to every established connection, ``blackhole`` and ``refuse`` to
+connections made afterwards. The proxy runs its own asyncio loop in a daemon
+thread, binds loopback only, and stops by itself after ``lifetime`` seconds.
+
+It also counts, per connection, the client's messages (``requests``) and the
+server's replies (``replies``: a reply is server data after the client spoke, or
+the greeting of a server that speaks first), so a test can say how many round
+trips a delay was added to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["pass", "refuse", "blackhole", "delay", "cut"]
+MODES: tuple[Mode, ...] = ("pass", "refuse", "blackhole", "delay", "cut")
+LOOPBACK = "127.0.0.1"
+CHUNK = 65536
+CONTROL_TIMEOUT = 5.0
+
+
+@dataclass
+class Link:
+    """One client connection through the proxy and, unless black-holed, its upstream twin."""
+
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter | None = None
+    requests: int = 0
+    replies: int = 0
+    closed: bool = False
+    # Who spoke last decides whether the next bytes start a new message or continue one.
+    _last_speaker: str = field(default="", repr=False)
+
+    def heard_from(self, speaker: str) -> None:
+        if speaker != self._last_speaker:
+            if speaker == "client":
+                self.requests += 1
+            else:
+                self.replies += 1
+            self._last_speaker = speaker
+
+    def reset(self) -> None:
+        """Drop both sides at once with a TCP reset, as a failing middlebox would."""
+        for writer in (self.client, self.upstream):
+            if writer is None or writer.transport.is_closing():
+                continue
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+
+
+class FaultProxy:
+    def __init__(
+        self, target_port: int, *, target_host: str = LOOPBACK, lifetime: float = 120.0
+    ) -> None:
+        self.target = (target_host, target_port)
+        self.lifetime = lifetime
+        self.mode: Mode = "pass"
+        self.delay = 0.0
+        self.accepted = 0
+        self.links: list[Link] = []
+        self._changed = threading.Condition()
+        self._listener = self._bind(0)
+        self.port = int(self._listener.getsockname()[1])
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name=f"fault-proxy-{self.port}", daemon=True
+        )
+        self._thread.start()
+        if not started.wait(CONTROL_TIMEOUT):
+            raise RuntimeError("the fault proxy did not start")
+
+    # --- control, from the test's thread ------------------------------------------------
+
+    def set_mode(self, mode: Mode, *, ms: float = 0.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; use one of {', '.join(MODES)}")
+        self._call(self._switch(mode, ms / 1000 if mode == "delay" else 0.0))
+
+    def wait_for(self, condition: Callable[[FaultProxy], bool], timeout: float = 10.0) -> bool:
+        """Block until ``condition(proxy)`` holds (checked on every connection event)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self), timeout)
+
+    def open_links(self) -> list[Link]:
+        with self._changed:
+            return [link for link in self.links if not link.closed]
+
+    def close(self) -> None:
+        if self._thread.is_alive() and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(CONTROL_TIMEOUT)
+        if self._thread.is_alive():
+            raise RuntimeError(f"fault proxy on port {self.port} did not stop")
+
+    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        if not self._thread.is_alive():
+            coroutine.close()
+            raise RuntimeError(f"fault proxy on port {self.port} has stopped (lifetime over?)")
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(CONTROL_TIMEOUT)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # --- the loop's thread ---------------------------------------------------------------
+
+    @staticmethod
+    def _bind(port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # The same port is bound again after "refuse"; old connections may be in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+
+    def _run(self, started: threading.Event) -> None:
+        try:
+            self._loop.run_until_complete(self._main(started))
+        finally:
+            self._loop.close()
+            self._notify()
+
+    async def _main(self, started: threading.Event) -> None:
+        self._stop = asyncio.Event()
+        await self._listen(self._listener)
+        started.set()
+        try:
+            # Bounded: a proxy a test forgot to close stops by itself.
+            await asyncio.wait_for(self._stop.wait(), self.lifetime)
+        except TimeoutError:
+            pass
+        finally:
+            await self._shutdown()
+
+    async def _listen(self, sock: socket.socket) -> None:
+        self._server = await asyncio.start_server(self._accept, sock=sock)
+
+    async def _switch(self, mode: Mode, delay: float) -> None:
+        if mode == "refuse" and self._server is not None:
+            self._server.close()
+            self._server = None
+        elif mode != "refuse" and self._server is None:
+            await self._listen(self._bind(self.port))
+        self.mode, self.delay = mode, delay
+        if mode == "cut":
+            for link in self.open_links():
+                link.reset()
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for link in self.open_links():
+            link.reset()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CONTROL_TIMEOUT)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        link = Link(client=writer)
+        with self._changed:
+            self.accepted += 1
+            self.links.append(link)
+            self._changed.notify_all()
+        try:
+            await self._serve(link, reader)
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # a reset on either side ends the link; that is the point of some modes
+        finally:
+            link.reset()
+            with self._changed:
+                link.closed = True
+                self._changed.notify_all()
+            self._tasks.discard(task)
+
+    async def _serve(self, link: Link, reader: asyncio.StreamReader) -> None:
+        if self.mode == "cut":
+            return
+        if self.mode == "blackhole":
+            # Read and drop: the client sees an open connection that never answers.
+            while await reader.read(CHUNK):
+                self._heard(link, "client")
+            return
+        upstream_reader, link.upstream = await asyncio.open_connection(*self.target)
+        await asyncio.gather(
+            self._forward_requests(link, reader, link.upstream),
+            self._forward_replies(link, upstream_reader, link.client),
+            return_exceptions=True,
+        )
+
+    def _heard(self, link: Link, speaker: str) -> None:
+        with self._changed:
+            link.heard_from(speaker)
+            self._changed.notify_all()
+
+    async def _forward_requests(
+        self, link: Link, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter
+    ) -> None:
+        try:
+            while data := await reader.read(CHUNK):
+                self._heard(link, "client")
+                upstream.write(data)
+                await upstream.drain()
+        finally:
+            upstream.close()
+
+    async def _forward_replies(
+        self, link: Link, reader: asyncio.StreamReader, client: asyncio.StreamWriter
+    ) -> None:
+        """Forward each chunk ``delay`` after it arrived, in order: added latency, not a
+        bandwidth limit, so a reply in several chunks is late once, not once per chunk."""
+        loop = asyncio.get_running_loop()
+        due: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while (item := await due.get()) is not None:
+                at, data = item
+                if (wait := at - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                client.write(data)
+                await client.drain()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while data := await reader.read(CHUNK):
+                self._heard(link, "server")
+                due.put_nowait((loop.time() + self.delay, data))
+        finally:
+            due.put_nowait(None)
+            try:
+                await sender
+            finally:
+                client.close()

@@ -1,0 +1,443 @@
+"""Faults between the probes and real servers: added latency, a black hole, a cut
+connection, a refused port, and a PostgreSQL server killed with SIGKILL and started again.
+
+The faults come from ``tests/faultproxy.py`` (a TCP proxy in front of the real server) and
+from a PostgreSQL server this module starts itself. Every test ends with no probe thread,
+proxy link or server session left over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import InterfaceError, OperationalError, connections
+from django.test import Client
+
+from dashboard.probes import ProbeResult, probe, probe_all
+from tests.conftest import mysql_like, mysql_sessions, postgres_like, postgres_sessions
+from tests.faultproxy import FaultProxy
+
+DELAY_MS = 50.0
+SAMPLES = 5
+# Time the test thread has to switch to "cut" while a reply is held back in the proxy.
+HOLD_MS = 500.0
+VENDORS = [pytest.param(postgres_like, id="postgresql"), pytest.param(mysql_like, id="mariadb")]
+
+
+def _port_of(like: Callable[..., dict[str, Any]]) -> int:
+    return int(like()["PORT"])
+
+
+def _least(results: list[ProbeResult], field: str) -> float:
+    # On a shared machine noise only ever adds time: the least sample is the true cost.
+    return min(float(getattr(result, field)) for result in results)
+
+
+def settled_threads(timeout: float = 10.0) -> list[str]:
+    """Names of the live threads once finished probe threads have been joined (bounded)."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith("dbhealth-probe-"):
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return sorted(thread.name for thread in threading.enumerate())
+
+
+def eventually(read: Callable[[], Any], expected: Any, timeout: float = 10.0) -> Any:
+    """Poll ``read()`` until it returns ``expected`` or the deadline passes; the last value."""
+    deadline = time.monotonic() + timeout
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def assert_clean_message(result: ProbeResult, canary: str) -> None:
+    assert result.error, result
+    assert "\n" not in result.error and "Traceback" not in result.error
+    assert canary not in result.error
+    assert len(result.error) <= 500
+
+
+# --- delay ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("like", VENDORS)
+def test_an_injected_delay_is_reported_once_per_round_trip(
+    like: Callable[..., dict[str, Any]], add_alias: Any, fault_proxy: Any
+) -> None:
+    proxy: FaultProxy = fault_proxy(_port_of(like))
+    alias = add_alias("delayed", **like(PORT=str(proxy.port)))
+
+    # Baseline through the same proxy, so the only difference is the delay.
+    direct = [probe(alias, timeout=5) for _ in range(SAMPLES)]
+    proxy.set_mode("delay", ms=DELAY_MS)
+    delayed = [probe(alias, timeout=5) for _ in range(SAMPLES)]
+
+    assert {result.status for result in direct + delayed} == {"up"}
+    assert proxy.wait_for(lambda p: len(p.links) == 2 * SAMPLES and not p.open_links())
+    # The protocol makes the same round trips every time: the handshake's, then the query's.
+    (round_trips,) = {link.replies for link in proxy.links}
+    handshake_trips = round_trips - 1
+    connect_added = _least(delayed, "connect_ms") - _least(direct, "connect_ms")
+    query_added = _least(delayed, "query_ms") - _least(direct, "query_ms")
+    latency_added = _least(delayed, "latency_ms") - _least(direct, "latency_ms")
+    # A delay can only add time; scheduling may add about a millisecond per round trip.
+    assert DELAY_MS - 2 <= query_added <= DELAY_MS + 5
+    assert handshake_trips * DELAY_MS - 2 <= connect_added <= handshake_trips * (DELAY_MS + 3) + 5
+    assert round_trips * DELAY_MS - 3 <= latency_added <= round_trips * (DELAY_MS + 3) + 5
+
+
+# --- black hole ----------------------------------------------------------------------------
+
+
+def test_black_holed_servers_time_out_while_the_other_aliases_answer_with_true_latency(
+    add_alias: Any, fault_proxy: Any, no_stragglers: None
+) -> None:
+    healthy = ["default", "second_db", "local"]
+    proxies: dict[str, FaultProxy] = {}
+    for like in (postgres_like, mysql_like):
+        proxy = fault_proxy(_port_of(like))
+        proxies[add_alias(f"{like.__name__}_blackholed", **like(PORT=str(proxy.port)))] = proxy
+    pg_before, maria_before = postgres_sessions(), mysql_sessions()
+    rounds = [probe_all(healthy) for _ in range(SAMPLES)]
+    threads = settled_threads()  # after a round: the process's own workers have started
+    true_latency = {
+        alias: statistics.median(
+            r.latency_ms or 0 for rnd in rounds for r in rnd if r.alias == alias
+        )
+        for alias in healthy
+    }
+    for proxy in proxies.values():
+        proxy.set_mode("blackhole")
+
+    started = time.monotonic()
+    results = {result.alias: result for result in probe_all(timeout=1.0)}
+    elapsed = time.monotonic() - started
+
+    # Two black holes cost one deadline, not two.
+    assert 0.9 <= elapsed < 1.6
+    for alias in proxies:
+        assert results[alias].status == "timeout"
+        assert results[alias].error == "no answer within 1 s"
+    for alias in healthy:
+        assert results[alias].status == "up", results[alias].error
+        measured = results[alias].latency_ms or 0.0
+        assert measured <= 3 * true_latency[alias] + 25, (alias, measured, true_latency[alias])
+
+    # The stragglers end by their driver timeouts; the black hole never reached a server,
+    # so no session was opened anywhere. Then the aliases recover on their own.
+    assert settled_threads() == threads
+    assert eventually(postgres_sessions, pg_before) == pg_before
+    assert eventually(mysql_sessions, maria_before) == maria_before
+    for proxy in proxies.values():
+        assert proxy.links and all(link.upstream is None for link in proxy.links)
+        proxy.set_mode("pass")
+    assert {result.status for result in probe_all()} == {"up"}
+    # Each straggler closed its socket when it ended, not at some later garbage collection.
+    for proxy in proxies.values():
+        assert proxy.wait_for(lambda p: p.links[0].closed, timeout=2), proxy.target
+
+
+# --- cut -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ["handshake", "query"])
+@pytest.mark.parametrize("like", VENDORS)
+def test_a_connection_cut_mid_probe_is_down_and_the_next_probe_recovers(
+    like: Callable[..., dict[str, Any]], phase: str, add_alias: Any, fault_proxy: Any, canary: str
+) -> None:
+    proxy: FaultProxy = fault_proxy(_port_of(like))
+    alias = add_alias("cut", **like(PORT=str(proxy.port)))
+    session_count = postgres_sessions if like is postgres_like else mysql_sessions
+    sessions_before = session_count()
+    assert probe(alias).status == "up"
+    assert proxy.wait_for(lambda p: not p.open_links())
+    # The query is the client's last message that gets an answer (the one after says goodbye).
+    cut_at = 1 if phase == "handshake" else proxy.links[0].requests - 1
+
+    # Hold every reply back, and cut while the probe waits for the one to message `cut_at`.
+    proxy.set_mode("delay", ms=HOLD_MS)
+    outcome: list[ProbeResult] = []
+    prober = threading.Thread(target=lambda: outcome.append(probe(alias, timeout=10)))
+    prober.start()
+    assert proxy.wait_for(lambda p: len(p.links) == 2 and p.links[1].requests >= cut_at)
+    proxy.set_mode("cut")
+    prober.join(10)
+    proxy.set_mode("pass")
+    recovered = probe(alias)
+
+    (result,) = outcome
+    assert_clean_message(result, canary)
+    assert re.search(r"closed|lost connection", result.error or "", re.IGNORECASE)
+    if phase == "query":
+        assert result.connect_ms is not None  # it failed after connecting, as intended
+    assert result.status == "down", (result.status, result.error)
+    assert recovered.status == "up"
+    assert eventually(session_count, sessions_before) == sessions_before
+
+
+# --- refused -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("like", VENDORS)
+def test_a_refused_port_is_down_at_once_and_up_again_when_it_listens(
+    like: Callable[..., dict[str, Any]], add_alias: Any, fault_proxy: Any, canary: str
+) -> None:
+    proxy: FaultProxy = fault_proxy(_port_of(like))
+    alias = add_alias("refusing", **like(PORT=str(proxy.port)))
+
+    proxy.set_mode("refuse")
+    refused = probe(alias)
+    proxy.set_mode("pass")
+    recovered = probe(alias)
+
+    assert refused.status == "down"
+    assert (refused.total_ms or 0) < 1000
+    assert re.search(r"refused|can't connect", refused.error or "", re.IGNORECASE)
+    assert_clean_message(refused, canary)
+    assert recovered.status == "up"
+
+
+# --- a PostgreSQL server killed with SIGKILL and started again -----------------------------
+
+
+def _postgres_bin() -> Path:
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda path: int(Path(path).parts[-3]),
+    )
+    if not found:
+        pytest.fail(
+            "The fault tests need PostgreSQL's server binaries (apt-get install postgresql)."
+        )
+    return Path(found[-1]).parent
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
+class ScratchPostgres:
+    """A PostgreSQL server of the test's own: ``initdb`` and ``pg_ctl`` in a temporary
+    directory, on a free loopback port. initdb refuses to run as root, so under root the
+    server runs as the ``postgres`` user and the directory belongs to it."""
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        self.port = _free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="dbhealth-scratch-pg-"))
+        self.data = self.root / "data"
+        self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if self.user is not None:
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                  "--no-sync", "--no-instructions")  # fmt: skip
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bin / program), *args]
+        if self.user is not None:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        completed = subprocess.run(
+            command, cwd=self.root, capture_output=True, text=True, timeout=60, check=False
+        )
+        if completed.returncode != 0:
+            log = self.root / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            pytest.fail(f"{program} failed: {completed.stdout}{completed.stderr}{tail}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
+                  "-w", "-t", "30", "-o", options, "start")  # fmt: skip
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
+    def processes(self) -> list[int]:
+        postmaster = self.postmaster_pid()
+        if postmaster is None or _stat(postmaster) is None:
+            return []
+        children = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and (_stat(int(entry.name)) or ("", 0))[1] == postmaster
+        ]
+        return [postmaster, *children]
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend, as a crash or the OOM killer would."""
+        processes = self.processes()
+        assert processes, "the scratch server is not running"
+        for pid in processes:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            (_stat(pid) or ("Z", 0))[0] != "Z" for pid in processes
+        ):
+            time.sleep(0.02)
+        # Where init does not reap orphans (some containers), the dead postmaster lingers as
+        # a zombie and PostgreSQL would take the stale lock file for a live server.
+        if _stat(processes[0]) is not None:
+            (self.data / "postmaster.pid").unlink()
+
+    def stop(self) -> None:
+        if self.processes():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def client_sessions(self) -> int:
+        """Client sessions on the server, not counting the one asking."""
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        ) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    def alias_settings(self, **overrides: Any) -> dict[str, Any]:
+        return postgres_like(PORT=str(self.port), NAME="postgres", **overrides)
+
+
+@pytest.fixture
+def scratch_postgres() -> Iterator[ScratchPostgres]:
+    server = ScratchPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def _page_status(client: Client, alias: str) -> str:
+    response = client.get("/admin/db-health/")
+    assert response.status_code == 200
+    match = re.search(rf'data-alias="{alias}" data-status="(\w+)"', response.content.decode())
+    return match.group(1) if match else "missing"
+
+
+def _health_status(client: Client, alias: str) -> str:
+    """What ``/health/`` tells a bearer-token caller about the alias's probe."""
+    token = str(settings.DBHEALTH["TOKEN"])
+    response = client.get(
+        "/health/", {"alias": alias}, headers={"Authorization": f"Bearer {token}"}
+    )
+    (entry,) = response.json()["checks"][f"{alias}:responseTime"]
+    return str(entry["probe"])
+
+
+def _command_status(alias: str) -> str:
+    """What ``manage.py dbhealth --json --alias`` says about the alias."""
+    out = io.StringIO()
+    with contextlib.suppress(SystemExit):  # exit 1 (WARNING) while it is down
+        call_command("dbhealth", "--json", "--alias", alias, stdout=out)
+    (entry,) = json.loads(out.getvalue())["checks"][f"{alias}:responseTime"]
+    return str(entry["probe"])
+
+
+def _backend_pid(alias: str) -> int:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def test_a_killed_postgresql_is_reported_down_then_up_and_the_site_reconnects(
+    scratch_postgres: ScratchPostgres,
+    add_alias: Any,
+    staff_client: Client,
+    canary: str,
+    django_db_blocker: Any,
+) -> None:
+    server = scratch_postgres
+    # The site's own persistent connections: one with Django's health checks, one without.
+    checked = add_alias(
+        "scratch", **server.alias_settings(CONN_MAX_AGE=600, CONN_HEALTH_CHECKS=True)
+    )
+    unchecked = add_alias("scratch_unchecked", **server.alias_settings(CONN_MAX_AGE=600))
+    pg_before, maria_before = postgres_sessions(), mysql_sessions()
+    # Django's test case refuses connections to aliases it did not know when the test began;
+    # unblock() lets this test's own aliases connect the way a site's would.
+    with django_db_blocker.unblock():
+        try:
+            first_pid = _backend_pid(checked)
+            _backend_pid(unchecked)
+            for alias in (checked, unchecked):
+                connections[alias].close_if_unusable_or_obsolete()  # request_finished: kept open
+            assert server.client_sessions() == 2
+            assert probe(checked).status == "up"
+            assert _page_status(staff_client, checked) == "up"
+            assert _health_status(staff_client, checked) == "up"
+            assert _command_status(checked) == "up"
+            threads = settled_threads()  # every interface has run once: the steady state
+
+            server.kill()
+
+            down = probe(checked)
+            assert down.status == "down"
+            assert_clean_message(down, canary)
+            assert "refused" in (down.error or "")
+            # The page is served from results at most CACHE_TTL old: down shortly, never a 500.
+            assert eventually(lambda: _page_status(staff_client, checked), "down") == "down"
+            assert eventually(lambda: _health_status(staff_client, checked), "down") == "down"
+            assert _command_status(checked) == "down"  # the command never reads the cache
+
+            server.start()
+
+            assert probe(checked).status == "up"
+            assert eventually(lambda: _page_status(staff_client, checked), "up") == "up"
+            assert eventually(lambda: _health_status(staff_client, checked), "up") == "up"
+            assert _command_status(checked) == "up"
+            # The next request: with CONN_HEALTH_CHECKS the stale connection is replaced unseen ...
+            connections[checked].close_if_unusable_or_obsolete()
+            assert _backend_pid(checked) != first_pid
+            # ... without them the first query on it fails, and only the request after recovers.
+            connections[unchecked].close_if_unusable_or_obsolete()
+            with pytest.raises((OperationalError, InterfaceError)):
+                _backend_pid(unchecked)
+            connections[unchecked].close_if_unusable_or_obsolete()
+            _backend_pid(unchecked)
+            assert server.client_sessions() == 2
+        finally:
+            for alias in (checked, unchecked):
+                connections[alias].close()
+    assert eventually(server.client_sessions, 0) == 0
+    assert settled_threads() == threads
+    assert postgres_sessions() == pg_before
+    assert mysql_sessions() == maria_before
