@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Any
@@ -16,7 +17,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
-from dashboard.probes import in_flight
+from dashboard.probes import ProbeResult, in_flight, probe_finished
 from dashboard.results import forget_local
 from tests.faultproxy import FaultProxy
 
@@ -41,6 +42,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def canary() -> str:
     return str(settings.CANARY_PASSWORD)
+
+
+# --- counting probes -------------------------------------------------------------------
+
+
+class ProbeCounter:
+    """Counts the probes that really ran, per alias (``probe_finished`` is sent by each)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, sender: object, result: ProbeResult, **kwargs: object) -> None:
+        with self._lock:
+            self.counts[result.alias] += 1
+
+
+@pytest.fixture
+def probes() -> Iterator[ProbeCounter]:
+    counter = ProbeCounter()
+    probe_finished.connect(counter, weak=False)
+    try:
+        yield counter
+    finally:
+        probe_finished.disconnect(counter)
 
 
 # --- addresses that misbehave ----------------------------------------------------------

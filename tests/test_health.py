@@ -4,13 +4,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from dashboard import healthjson
-from dashboard.probes import probe, probe_all, probe_finished
+from dashboard.probes import probe, probe_all
 from tests.conftest import mysql_like, postgres_like
-from tests.test_results import ProbeCounter, burst
+from tests.test_results import burst
 
 HEALTH = "/health/"
 ANONYMOUS_FIELDS = {
@@ -22,19 +21,6 @@ ANONYMOUS_FIELDS = {
     "time",
 }
 DETAIL_FIELDS = {"vendor", "host", "port", "version", "error"}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> None:
-    cache.clear()
-
-
-@pytest.fixture
-def probes():
-    counter = ProbeCounter()
-    probe_finished.connect(counter, weak=False)
-    yield counter
-    probe_finished.disconnect(counter)
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +20,8 @@ from dashboard.history import Sample, Window
 from dashboard.probes import probe, probe_all
 from dashboard.templatetags.dbhealth_history import draw
 from tests.conftest import mysql_like
-from tests.test_command import REPO, servers_env
+from tests.processes import run_together
+from tests.test_command import servers_env
 from tests.test_results import REDIS_URL
 
 PAGE = "/admin/db-health/"
@@ -160,37 +158,8 @@ print(json.dumps({"flushed": flushed, "times": [r.checked_at.timestamp() for r i
 def test_three_processes_appending_through_redis_lose_no_sample(settings: Any) -> None:
     prefix = f"dbhealth-test-{uuid.uuid4().hex}"
     env = {**servers_env(), "REDIS_URL": REDIS_URL, "KEY_PREFIX": prefix, "PROBES": "150"}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", APPEND_SCRIPT],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    try:
-        for worker in workers:
-            assert worker.stdout is not None
-            assert worker.stdout.readline().strip() == "ready"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        outputs = [worker.communicate(timeout=120) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.communicate()
-
     probed: list[float] = []
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, stderr
-        report = json.loads(stdout.strip().splitlines()[-1])
+    for report in run_together(APPEND_SCRIPT, env, count=3, timeout=120):
         assert report["flushed"] is True
         probed += report["times"]
     redis = {

@@ -1,29 +1,13 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.metrics import REGISTRY
-from dashboard.probes import probe_finished
 from tests.conftest import postgres_like
-from tests.test_results import ProbeCounter
 
 METRICS = "/metrics"
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> None:
-    cache.clear()
-
-
-@pytest.fixture
-def probes():
-    counter = ProbeCounter()
-    probe_finished.connect(counter, weak=False)
-    yield counter
-    probe_finished.disconnect(counter)
 
 
 @pytest.fixture

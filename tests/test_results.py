@@ -1,55 +1,24 @@
 from __future__ import annotations
 
-import json
 import os
 import pickle
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.cache import cache
 
 from dashboard import results
-from dashboard.probes import ProbeResult, probe_finished
 from tests.conftest import postgres_like
-from tests.test_command import REPO, servers_env
+from tests.processes import run_together
+from tests.test_command import servers_env
 
 # A Redis database of its own (13); keys also carry a prefix unique to each run.
 _REDIS = urlsplit(os.environ.get("DBHEALTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
 REDIS_URL = f"redis://{_REDIS.netloc}/13"
-
-
-class ProbeCounter:
-    """Counts the probes that really ran, per alias (``probe_finished`` is sent by each)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def __call__(self, sender: object, result: ProbeResult, **kwargs: object) -> None:
-        with self._lock:
-            self.counts[result.alias] += 1
-
-
-@pytest.fixture
-def probes() -> Iterator[ProbeCounter]:
-    counter = ProbeCounter()
-    probe_finished.connect(counter, weak=False)
-    try:
-        yield counter
-    finally:
-        probe_finished.disconnect(counter)
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> None:
-    cache.clear()
 
 
 @pytest.fixture
@@ -248,37 +217,7 @@ def test_two_processes_sharing_redis_probe_each_alias_once() -> None:
         "KEY_PREFIX": f"dbhealth-test-{uuid.uuid4().hex}",
         "DBHEALTH_CACHE_TTL": "60",
     }
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", BURST_SCRIPT],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        for worker in workers:
-            assert worker.stdout is not None
-            assert worker.stdout.readline().strip() == "ready"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        outputs = [worker.communicate(timeout=60) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.communicate()
-
-    reports = []
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, stderr
-        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    reports = run_together(BURST_SCRIPT, env, count=2, timeout=60)
     probed = Counter(alias for report in reports for alias in report["probed"])
     assert probed == {"default": 1, "second_db": 1}
     assert [report["backend"] for report in reports] == ["RedisCache", "RedisCache"]
