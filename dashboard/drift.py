@@ -68,7 +68,7 @@ class Drift:
             return f"{len(self.unapplied)} unapplied"
         if self.state == "none":
             return "no migrated app allowed here"
-        return f"unknown: {self.error}"
+        return f"unknown ({self.error})"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -207,7 +207,9 @@ def for_results(
     for result in results:
         alias = result.alias
         if not result.ok:
-            drifts[alias] = Drift(alias, "unknown", error=f"alias is {result.status}")
+            drifts[alias] = Drift(
+                alias, "unknown", error=f"not checked, the alias is {result.status}"
+            )
         elif alias in found:
             drifts[alias] = found[alias]
         elif time.monotonic() >= deadline:

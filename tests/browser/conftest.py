@@ -6,21 +6,17 @@ screenshot to ``test-artifacts/screenshots/`` (git-ignored) for people to look a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 STAFF_PASSWORD = "pw-browser-staff"
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# between browser steps are ordinary synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,13 +27,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Chromium for the tests of this package only.
+
+    Between its calls Playwright's sync API leaves its event loop marked as running in
+    this thread, so Django takes the thread for an async context: it refuses ORM calls
+    unless DJANGO_ALLOW_ASYNC_UNSAFE is set, and keeps this thread's database
+    connections in a separate per-context store. Connections opened in that state are
+    invisible once Playwright stops, so it lives for this package alone, and closes
+    them before it stops; otherwise one stays open and the test database cannot be
+    dropped at the end of the run.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)."
         )
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        # The ORM calls the tests make between browser steps are ordinary synchronous calls.
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=[
@@ -52,6 +60,7 @@ def browser() -> Iterator[Browser]:
         )
         yield chromium
         chromium.close()
+        connections.close_all()
 
 
 @pytest.fixture

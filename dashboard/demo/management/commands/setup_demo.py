@@ -10,30 +10,35 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS
 
-from dashboard.probes import probe
+from dashboard.probes import probe_all
 
 
 class Command(BaseCommand):
     help = "Migrate every reachable alias, seed demo data and create the 'admin' superuser."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for alias in connections:
-            result = probe(alias)
+        ready: list[str] = []
+        for result in probe_all():
             # A new SQLite file is created by migrate; a probe never creates one.
             creates_file = result.vendor == "sqlite" and "unable to open" in (result.error or "")
             if creates_file:
                 Path(result.name).parent.mkdir(parents=True, exist_ok=True)
             elif not result.ok:
                 self.stderr.write(
-                    self.style.WARNING(f"{alias}: skipped, {result.status}: {result.error}")
+                    self.style.WARNING(f"{result.alias}: skipped, {result.status}: {result.error}")
                 )
                 continue
-            call_command("migrate", database=alias, interactive=False, verbosity=0)
-            self.stdout.write(f"{alias}: migrated ({result.vendor}, {result.location}).")
-        call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
-        self.ensure_admin()
+            call_command("migrate", database=result.alias, interactive=False, verbosity=0)
+            self.stdout.write(f"{result.alias}: migrated ({result.vendor}, {result.location}).")
+            ready.append(result.alias)
+        if ready:
+            call_command("seed_demo", database=ready, stdout=self.stdout, stderr=self.stderr)
+        if DEFAULT_DB_ALIAS in ready:
+            self.ensure_admin()
+        else:
+            self.stderr.write(self.style.WARNING("No admin login: the default alias is not up."))
 
     def ensure_admin(self) -> None:
         User = get_user_model()
