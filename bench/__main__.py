@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench.servers import SilentListener, closed_port
+from tests.servers import SilentListener, unused_port
 
 NOTES = [
     "Rows 1-2: the raw driver gets exactly the kwargs a probe uses (backend "
@@ -44,7 +44,7 @@ def main() -> None:
     # Fault servers exist before Django reads the settings that point at them.
     silent = [SilentListener(), SilentListener()]
     os.environ["DBHEALTH_BENCH_SILENT_PORTS"] = ",".join(str(s.port) for s in silent)
-    os.environ["DBHEALTH_BENCH_CLOSED_PORT"] = str(closed_port())
+    os.environ["DBHEALTH_BENCH_CLOSED_PORT"] = str(unused_port())
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     import django
 

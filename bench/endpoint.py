@@ -23,7 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.load import get_status, hammer
 from bench.report import Line
-from bench.servers import CountingProxy, SessionCounter, closed_port
+from bench.servers import CountingProxy, SessionCounter
+from tests.servers import unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_TARGET = 0.8
@@ -78,7 +79,7 @@ def run(count: SessionCounter, settings: Any, budget: float) -> list[Line]:
     mysql = urlsplit(settings.MYSQL_URL)
     relay = CountingProxy(mysql.port or 3306)
     relayed = mysql._replace(netloc=mysql.netloc.replace(f":{mysql.port}", f":{relay.port}"))
-    port = closed_port()
+    port = unused_port()
     server = _start_gunicorn(port, urlunsplit(relayed))
     try:
         if not _ready(port):

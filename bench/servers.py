@@ -1,4 +1,4 @@
-"""The servers the benchmark talks to: its own databases, silent listeners, session counts.
+"""The servers the benchmark talks to: its own databases, a counting relay, session counts.
 
 Everything here connects with the raw drivers, never through Django, so counting
 sessions does not disturb what is being counted.
@@ -20,70 +20,32 @@ import MySQLdb
 import psycopg
 from psycopg import sql
 
-
-class SilentListener:
-    """Accepts TCP connections on loopback and never sends a byte: a black-holed server."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="silent-listener", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
+from tests.servers import Acceptor
 
 
-class CountingProxy:
+class CountingProxy(Acceptor):
     """A loopback TCP relay in front of a server that counts the connections it accepts.
 
     Stands in for a server-side connection counter where the server has none per
     database (MariaDB's ``Connections`` counts every client of the server).
     """
 
+    thread_name = "counting-proxy"
+
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
         self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="counting-proxy", daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+    def handle(self, client: socket.socket) -> None:
+        self.accepted += 1
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+        except OSError:
+            client.close()
+            return
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -97,18 +59,6 @@ class CountingProxy:
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
             source.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: connections are refused at once."""
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server(url: str) -> dict[str, Any]:
@@ -155,52 +105,44 @@ class SessionCounter:
         self.my = _server(mysql_url)
 
     def postgres(self) -> int:
-        with psycopg.connect(
-            host=self.pg["host"], port=self.pg["port"], user=self.pg["user"],
-            password=self.pg["password"], dbname="postgres",
-        ) as conn:  # fmt: skip
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.pg["name"]]
-            ).fetchone()
-            return int(row[0]) if row else 0
+        return self._postgres_count("SELECT count(*) FROM pg_stat_activity WHERE datname = %s")
 
     def postgres_sessions_started(self) -> int:
         """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+        return self._postgres_count(
+            "SELECT sessions FROM pg_stat_database WHERE datname = %s", clear_snapshot=True
+        )
+
+    def mysql(self) -> int:
+        row = self._mysql_row(
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [self.my["name"]]
+        )
+        return int(row[0])
+
+    def mysql_connections_total(self) -> int:
+        """The server-wide ``Connections`` counter: every client of the server, not just us."""
+        return int(self._mysql_row("SHOW GLOBAL STATUS LIKE 'Connections'")[1])
+
+    def _postgres_count(self, query: str, *, clear_snapshot: bool = False) -> int:
+        """``query`` about the benchmark's database, asked from the ``postgres`` database."""
         with psycopg.connect(
             host=self.pg["host"], port=self.pg["port"], user=self.pg["user"],
             password=self.pg["password"], dbname="postgres",
         ) as conn:  # fmt: skip
-            conn.execute("SELECT pg_stat_clear_snapshot()")
-            row = conn.execute(
-                "SELECT sessions FROM pg_stat_database WHERE datname = %s", [self.pg["name"]]
-            ).fetchone()
+            if clear_snapshot:
+                conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute(query, [self.pg["name"]]).fetchone()
             return int(row[0]) if row else 0
 
-    def mysql(self) -> int:
+    def _mysql_row(self, query: str, params: list[str] | None = None) -> tuple[Any, ...]:
         conn = MySQLdb.connect(
             host=self.my["host"], port=self.my["port"] or 3306, user=self.my["user"],
             password=self.my["password"],
         )  # fmt: skip
         try:
             cursor = conn.cursor()
-            cursor.execute(
-                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s",
-                [self.my["name"]],
-            )
-            return int(cursor.fetchone()[0])
-        finally:
-            conn.close()
-
-    def mysql_connections_total(self) -> int:
-        """The server-wide ``Connections`` counter: every client of the server, not just us."""
-        conn = MySQLdb.connect(
-            host=self.my["host"], port=self.my["port"] or 3306, user=self.my["user"],
-            password=self.my["password"],
-        )  # fmt: skip
-        try:
-            cursor = conn.cursor()
-            cursor.execute("SHOW GLOBAL STATUS LIKE 'Connections'")
-            return int(cursor.fetchone()[1])
+            cursor.execute(query, params)
+            return tuple(cursor.fetchone())
         finally:
             conn.close()
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from typing import Any
 
 import MySQLdb
@@ -20,6 +18,7 @@ from django.test import Client
 from dashboard.probes import ProbeResult, in_flight, probe_finished
 from dashboard.results import forget_local
 from tests.faultproxy import FaultProxy
+from tests.servers import SilentListener, unused_port
 
 
 @pytest.fixture(autouse=True)
@@ -75,39 +74,7 @@ def probes() -> Iterator[ProbeCounter]:
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on: connections are refused at once."""
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SilentListener:
-    """Accepts TCP connections and never sends a byte: a black-holed server."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="silent-listener", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
+    return unused_port()
 
 
 @pytest.fixture

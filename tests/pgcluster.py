@@ -1,29 +1,30 @@
-"""A PostgreSQL primary and its streaming replica, started by a test and gone after it.
+"""PostgreSQL servers a test starts, stops and kills itself, gone after it.
 
-``initdb`` and ``pg_basebackup -R`` in a temporary directory, both servers on free
-loopback ports with trust authentication. initdb refuses to run as root, so under
-root every server program runs as the ``postgres`` user (``runuser``) and the
-directory belongs to it. Every wait is bounded.
+``initdb`` (or ``pg_basebackup -R`` for a streaming replica) in a temporary directory,
+every server on a free loopback port with trust authentication. initdb refuses to run
+as root, so under root every server program runs as the ``postgres`` user (``runuser``)
+and the directory belongs to it. Every wait is bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
-import socket
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from tests.conftest import postgres_like
+from tests.servers import unused_port
 
 START_SECONDS = 60
 
@@ -35,24 +36,74 @@ class ClusterError(RuntimeError):
 def postgres_bin() -> Path | None:
     """The newest PostgreSQL server binaries installed, if any."""
     found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/pg_basebackup"),
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda path: int(Path(path).parts[-3]),
     )
     return Path(found[-1]).parent if found else None
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
+class Cluster:
+    """A temporary directory, the server binaries, and the servers living in it."""
+
+    def __init__(self, prefix: str = "dbhealth-pg-") -> None:
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            raise ClusterError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+        self.bin = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if self.user is not None:
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+        self.servers: list[Server] = []
+
+    def server(self, name: str) -> Server:
+        """A server with its own data directory and port; nothing runs until ``start()``."""
+        server = Server(self, name)
+        self.servers.append(server)
+        return server
+
+    def run(self, program: str, *args: str) -> None:
+        command = [str(self.bin / program), *args]
+        if self.user is not None:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        completed = subprocess.run(
+            command, cwd=self.root, capture_output=True, text=True, timeout=120, check=False
+        )
+        if completed.returncode != 0:
+            logs = "".join(
+                server.log.read_text()[-2000:] for server in self.servers if server.log.exists()
+            )
+            raise ClusterError(f"{program} failed: {completed.stdout}{completed.stderr}{logs}")
+
+    def stop(self) -> None:
+        """Stop every server (the last started first) and remove the directory."""
+        try:
+            for server in reversed(self.servers):
+                server.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Server:
-    def __init__(self, cluster: PrimaryAndReplica, name: str) -> None:
+    def __init__(self, cluster: Cluster, name: str) -> None:
         self.cluster = cluster
         self.data = cluster.root / name
         self.log = cluster.root / f"{name}.log"
-        self.port = free_port()
+        self.port = unused_port()
+
+    def initdb(self) -> None:
+        self.cluster.run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                         "-E", "UTF8", "--no-sync", "--no-instructions")  # fmt: skip
 
     def start(self, *settings: str) -> None:
         options = " ".join(
@@ -62,12 +113,46 @@ class Server:
         self.cluster.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w",
                          "-t", str(START_SECONDS), "-o", options, "start")  # fmt: skip
 
-    def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children while it lives; empty once it is gone."""
+        postmaster = self.postmaster_pid()
+        if postmaster is None or _stat(postmaster) is None:
+            return []
+        children = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and (_stat(int(entry.name)) or ("", 0))[1] == postmaster
+        ]
+        return [postmaster, *children]
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend, as a crash or the OOM killer would."""
+        processes = self.processes()
+        assert processes, f"the server in {self.data} is not running"
+        for pid in processes:
+            # A backend may end on its own between the listing and the signal.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            (_stat(pid) or ("Z", 0))[0] != "Z" for pid in processes
+        ):
+            time.sleep(0.02)
+        # Where init does not reap orphans (some containers), the dead postmaster lingers as
+        # a zombie and PostgreSQL would take the stale lock file for a live server.
+        if _stat(processes[0]) is not None:
+            (self.data / "postmaster.pid").unlink()
 
     def stop(self) -> None:
-        if self.running():
-            self.cluster.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w",
+        # Immediate: the data directory is thrown away next, nothing needs a clean shutdown.
+        if self.processes():
+            self.cluster.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w",
                              "-t", str(START_SECONDS), "stop")  # fmt: skip
 
     def connect(self) -> psycopg.Connection[Any]:
@@ -81,54 +166,33 @@ class Server:
             row = conn.execute(sql).fetchone()
             return row[0] if row else None
 
-    def alias_settings(self) -> dict[str, Any]:
-        return postgres_like(PORT=str(self.port), NAME="postgres")
-
-
-class PrimaryAndReplica:
-    def __init__(self) -> None:
-        bin_dir = postgres_bin()
-        if bin_dir is None:
-            raise ClusterError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
-        self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="dbhealth-replica-"))
-        self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
-        if self.user is not None:
-            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
-        self.primary = Server(self, "primary")
-        self.replica = Server(self, "replica")
-
-    def run(self, program: str, *args: str) -> None:
-        command = [str(self.bin / program), *args]
-        if self.user is not None:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        completed = subprocess.run(
-            command, cwd=self.root, capture_output=True, text=True, timeout=120, check=False
-        )
-        if completed.returncode != 0:
-            logs = "".join(
-                server.log.read_text()[-2000:]
-                for server in (self.primary, self.replica)
-                if server.log.exists()
+    def client_sessions(self) -> int:
+        """Client sessions on the server, not counting the one asking."""
+        return int(
+            self.one(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
             )
-            raise ClusterError(f"{program} failed: {completed.stdout}{completed.stderr}{logs}")
+        )
+
+    def alias_settings(self, **overrides: Any) -> dict[str, Any]:
+        return postgres_like(PORT=str(self.port), NAME="postgres", **overrides)
+
+
+class PrimaryAndReplica(Cluster):
+    def __init__(self) -> None:
+        super().__init__("dbhealth-replica-")
+        self.primary = self.server("primary")
+        self.replica = self.server("replica")
 
     def start(self) -> None:
-        self.run("initdb", "-D", str(self.primary.data), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--no-sync", "--no-instructions")  # fmt: skip
+        self.primary.initdb()
         self.primary.start("wal_level=replica", "max_wal_senders=4")
         # -R writes standby.signal and primary_conninfo: the copy starts as a streaming replica.
         self.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port),
                  "-U", "postgres", "-D", str(self.replica.data), "-R", "-X", "stream",
                  "--no-sync")  # fmt: skip
         self.replica.start("hot_standby=on")
-
-    def stop(self) -> None:
-        try:
-            for server in (self.replica, self.primary):
-                server.stop()
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 30, what: str = "") -> None:

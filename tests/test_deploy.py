@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import unused_port
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 HOST = "dbhealth.example.com"
@@ -80,12 +82,6 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path: Path) -> Non
 # --- gunicorn + whitenoise, as the README deploys it -----------------------------------
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Site:
     def __init__(self, port: int) -> None:
         self.port = port
@@ -105,7 +101,7 @@ def gunicorn_site(tmp_path: Path) -> Iterator[Site]:
     env = production_env(tmp_path, SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https")
     collected = manage(env, "collectstatic", "--noinput")
     assert collected.returncode == 0, collected.stderr
-    port = _free_port()
+    port = unused_port()
     server = subprocess.Popen(
         [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT,
