@@ -56,14 +56,22 @@ def _ordered(wanted: Iterable[str] | None) -> list[str]:
     return [alias for alias in known if alias in chosen]
 
 
+_fingerprints: dict[tuple[Any, ...], str] = {}
+
+
 def _fingerprint(alias: str) -> str:
     """Same alias settings, same key in every process; changed settings, a new key."""
     settings_dict = connections.settings[alias]
     options = settings_dict.get("OPTIONS") or {}
     identity: dict[str, Any] = {key: settings_dict.get(key) for key in _IDENTITY_KEYS}
     identity["OPTIONS"] = {k: v for k, v in options.items() if k not in _SECRET_OPTIONS}
-    canonical = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    # Asked on every request for every alias: hash each distinct identity once.
+    seen = (alias, repr(identity))
+    known = _fingerprints.get(seen)
+    if known is None:
+        canonical = json.dumps(identity, sort_keys=True, default=str)
+        known = _fingerprints[seen] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return known
 
 
 def _result_key(alias: str) -> str:
