@@ -79,15 +79,20 @@ def staff_user(django_user_model: Any) -> Any:
     )
 
 
-@pytest.fixture
-def admin_page(page: Page, live_server: Any, staff_user: Any) -> Page:
-    """A page logged in to the admin as a superuser."""
+def log_in(page: Page, live_server: Any, user: Any) -> Page:
+    """Log ``page`` in to the admin as ``user`` (whose password is STAFF_PASSWORD)."""
     page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", staff_user.username)
+    page.fill("#id_username", user.username)
     page.fill("#id_password", STAFF_PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
     return page
+
+
+@pytest.fixture
+def admin_page(page: Page, live_server: Any, staff_user: Any) -> Page:
+    """A page logged in to the admin as a superuser."""
+    return log_in(page, live_server, staff_user)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from dashboard import history
 from dashboard.probes import probe_all
-from tests.browser.conftest import STAFF_PASSWORD, screenshot
+from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_db_health_page import READABLE, contrast
 from tests.conftest import mysql_like
 
@@ -79,13 +79,7 @@ def test_the_alias_page_of_each_vendor_shows_its_vitals(
 
 def _logged_in(browser: Browser, live_server: Any, staff_user: Any, **options: Any) -> Page:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, **options)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", staff_user.username)
-    page.fill("#id_password", STAFF_PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    return page
+    return log_in(context.new_page(), live_server, staff_user)
 
 
 def test_history_drift_and_vitals_text_is_readable_in_light_and_dark_mode(
