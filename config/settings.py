@@ -23,14 +23,14 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
-def _number(name: str, default: float, *, minimum: float = 0.0) -> float:
+def _number(name: str, default: float, *, minimum: float = 0.0, unit: str = "seconds") -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number of seconds, got '{raw}'.") from None
+        raise ImproperlyConfigured(f"{name} must be a number of {unit}, got '{raw}'.") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}.")
     return value
@@ -138,6 +138,8 @@ DBHEALTH = {
         )
     ),
     "METRICS_PUBLIC": env.bool("DBHEALTH_METRICS_PUBLIC", default=False),
+    "WARN_MS": _number("DBHEALTH_WARN_MS", 1000.0, unit="milliseconds"),
+    "HISTORY_LENGTH": int(_number("DBHEALTH_HISTORY_LENGTH", 120, minimum=1, unit="probes")),
 }
 
 AUTH_PASSWORD_VALIDATORS = [
