@@ -21,15 +21,11 @@ from typing import Any
 import MySQLdb
 
 from tests.conftest import mysql_like
-from tests.pgcluster import wait_until
+from tests.pgcluster import ClusterError, wait_until
 from tests.servers import unused_port
 
 START_SECONDS = 60
 STOP_SECONDS = 30
-
-
-class ClusterError(RuntimeError):
-    pass
 
 
 class Server:

@@ -17,11 +17,12 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import postgres_like
 from tests.servers import unused_port
@@ -193,6 +194,27 @@ class PrimaryAndReplica(Cluster):
                  "-U", "postgres", "-D", str(self.replica.data), "-R", "-X", "stream",
                  "--no-sync")  # fmt: skip
         self.replica.start("hot_standby=on")
+
+
+@contextlib.contextmanager
+def running(cluster: Any, what: str) -> Iterator[Any]:
+    """``cluster`` started for the block and always stopped after, even if it never came up.
+
+    A cluster is anything with ``start()`` and ``stop()`` whose start raises
+    ``ClusterError`` when the machine cannot run it.
+    """
+    try:
+        cluster.start()
+    except ClusterError as error:
+        cluster.stop()
+        pytest.fail(f"this machine cannot run {what}: {error}")
+    except BaseException:
+        cluster.stop()
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 30, what: str = "") -> None:

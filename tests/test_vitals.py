@@ -19,7 +19,7 @@ from dashboard import vitals
 from dashboard.probes import probe
 from dashboard.vitals import Vitals
 from tests.conftest import mysql_like, postgres_like
-from tests.pgcluster import ClusterError, PrimaryAndReplica, wait_until
+from tests.pgcluster import PrimaryAndReplica, running, wait_until
 
 
 def texts(read: Vitals) -> dict[str, str]:
@@ -94,16 +94,8 @@ def test_a_vital_the_account_may_not_read_is_unavailable_and_the_alias_stays_up(
 
 @pytest.fixture(scope="module")
 def replicated() -> Iterator[PrimaryAndReplica]:
-    cluster = PrimaryAndReplica()
-    try:
-        cluster.start()
-    except ClusterError as error:
-        cluster.stop()
-        pytest.fail(f"this machine cannot run a PostgreSQL replica: {error}")
-    try:
+    with running(PrimaryAndReplica(), "a PostgreSQL replica") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _lag(alias: str) -> tuple[str, Any]:

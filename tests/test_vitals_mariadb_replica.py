@@ -11,25 +11,14 @@ import pytest
 from dashboard import vitals
 from dashboard.probes import probe
 from dashboard.vitals import Reading
-from tests.mariadbcluster import ClusterError, PrimaryAndReplica
-from tests.pgcluster import wait_until
+from tests.mariadbcluster import PrimaryAndReplica
+from tests.pgcluster import running, wait_until
 
 
 @pytest.fixture(scope="module")
 def replicated() -> Iterator[PrimaryAndReplica]:
-    cluster = PrimaryAndReplica()
-    try:
-        cluster.start()
-    except ClusterError as error:
-        cluster.stop()
-        pytest.fail(f"this machine cannot run a MariaDB replica: {error}")
-    except BaseException:
-        cluster.stop()
-        raise
-    try:
+    with running(PrimaryAndReplica(), "a MariaDB replica") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _readings(alias: str) -> dict[str, Reading]:
