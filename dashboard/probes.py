@@ -61,6 +61,8 @@ class ProbeResult:
     server_version: str | None = None
     error_type: str | None = None
     error: str | None = None
+    # Whether the alias refuses writes (a standby, a read-only default); None: unknown.
+    read_only: bool | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ok: bool = field(init=False)
 
@@ -253,9 +255,10 @@ def _run_with_driver(target: _Target, vendor: Vendor, params: Params) -> ProbeRe
     try:
         cursor = connection.cursor()
         cursor.execute(vendor.ping_sql)
-        cursor.fetchone()
+        row = cursor.fetchone()
         queried = clock()
         version = vendor.server_version(connection)
+        read_only = vendor.read_only(connection, tuple(row or ()))
     except Exception as error:
         return _failure(
             target, error, connect_ms=_ms(started, connected), total_ms=_ms(started, clock())
@@ -268,6 +271,7 @@ def _run_with_driver(target: _Target, vendor: Vendor, params: Params) -> ProbeRe
         query_ms=_ms(connected, queried),
         total_ms=_ms(started, clock()),
         server_version=version,
+        read_only=read_only,
     )
 
 

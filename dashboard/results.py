@@ -87,8 +87,17 @@ def _whole_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
+def _last_key(alias: str) -> str:
+    return f"dbhealth:last:{alias}:{_fingerprint(alias)}"
+
+
+# How long the last result of an alias is kept for pages that only decorate with status.
+LAST_KNOWN_SECONDS = 24 * 3600
+
+
 def _store(cache: BaseCache, results: list[ProbeResult], ttl: float) -> None:
     cache.set_many({_result_key(r.alias): r for r in results}, timeout=_whole_seconds(ttl))
+    cache.set_many({_last_key(r.alias): r for r in results}, timeout=LAST_KNOWN_SECONDS)
     _keep_locally({_result_key(r.alias): r for r in results})
     with _stored:
         _stored.notify_all()
@@ -183,6 +192,64 @@ def _through_cache(
     if others:
         found.update(_await(cache, others, deadline))
     return [found.get(alias) or _timed_out(alias, config.timeout) for alias in wanted]
+
+
+_refreshing: set[str] = set()
+_refreshing_lock = threading.Lock()
+
+
+def _refresh(wanted: list[str]) -> None:
+    try:
+        latest(wanted)
+    except Exception:  # a background refresh must never kill its thread loudly
+        logger.exception("background refresh of %s failed", ", ".join(wanted))
+    finally:
+        with _refreshing_lock:
+            _refreshing.difference_update(wanted)
+
+
+def last_known(aliases: Iterable[str] | None = None) -> dict[str, ProbeResult | None]:
+    """The last result of each alias (None: never probed), without waiting for a probe.
+
+    For pages that only decorate with status (the alias switcher, the banner): what is
+    known is returned at once, with its ``checked_at``; aliases whose result is older
+    than ``CACHE_TTL`` are refreshed in the background for the next page.
+    """
+    config = get_settings()
+    wanted = _ordered(aliases)
+    found: dict[str, ProbeResult | None] = dict.fromkeys(wanted)
+    fresh_enough = _local_or_cached(wanted, config)
+    found.update(fresh_enough)
+    stale = [alias for alias in wanted if alias not in fresh_enough]
+    if stale:
+        try:
+            cache = caches[config.cache]
+            kept = cache.get_many([_last_key(alias) for alias in stale])
+        except Exception as error:
+            logger.warning("cache %r failed (%s)", config.cache, type(error).__name__)
+            kept = {}
+        for alias in stale:
+            result = kept.get(_last_key(alias))
+            if isinstance(result, ProbeResult):
+                found[alias] = result
+        with _refreshing_lock:
+            todo = [alias for alias in stale if alias not in _refreshing]
+            _refreshing.update(todo)
+        if todo:
+            threading.Thread(
+                target=_refresh, args=(todo,), name="dbhealth-refresh", daemon=True
+            ).start()
+    return found
+
+
+def _local_or_cached(wanted: list[str], config: DBHealthSettings) -> dict[str, ProbeResult]:
+    if config.cache_ttl <= 0:
+        return {}
+    try:
+        return _cached(caches[config.cache], wanted)
+    except Exception as error:
+        logger.warning("cache %r failed (%s)", config.cache, type(error).__name__)
+        return {}
 
 
 def fresh(

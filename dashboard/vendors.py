@@ -26,9 +26,12 @@ class Vendor:
     # Returns driver kwargs with the probe's time bounds injected (seconds).
     bounded: Callable[[Params, float], Params]
     connect: Callable[[Params], Any]
-    # One cheap statement that proves the server (or file) answers.
+    # One cheap statement that proves the server (or file) answers; its one row says
+    # whether the alias refuses writes (read by ``read_only``).
     ping_sql: str
     server_version: Callable[[Any], str]
+    # (connection, the ping's row) -> True when writes would be refused, None if unknown.
+    read_only: Callable[[Any, tuple[Any, ...]], bool | None]
     # Whether a failure is the time bound firing; ``waited_out``: the probe used its whole bound.
     is_timeout: Callable[[BaseException, bool], bool]
 
@@ -69,6 +72,10 @@ def _postgresql_connect(params: Params) -> Any:
 
 def _postgresql_version(connection: Any) -> str:
     return str(connection.info.parameter_status("server_version") or "")
+
+
+def _first_is_true(connection: Any, row: tuple[Any, ...]) -> bool | None:
+    return bool(row[0]) if row and row[0] is not None else None
 
 
 def _postgresql_is_timeout(error: BaseException, waited_out: bool) -> bool:
@@ -134,6 +141,14 @@ def _sqlite_version(connection: Any) -> str:
     return sqlite3.sqlite_version
 
 
+def _sqlite_read_only(connection: Any, row: tuple[Any, ...]) -> bool | None:
+    # sqlite3 opens a write-protected file read-only without a word: ask the file.
+    for _, name, path in connection.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return bool(path) and not os.access(path, os.W_OK)
+    return None
+
+
 def _sqlite_is_timeout(error: BaseException, waited_out: bool) -> bool:
     return "locked" in str(error)
 
@@ -147,16 +162,20 @@ VENDORS: dict[str, Vendor] = {
         name="postgresql",
         bounded=_postgresql_bounded,
         connect=_postgresql_connect,
-        ping_sql="SELECT 1",
+        # A standby, or default_transaction_read_only = on: both refuse every write.
+        ping_sql="SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
         server_version=_postgresql_version,
+        read_only=_first_is_true,
         is_timeout=_postgresql_is_timeout,
     ),
     "mysql": Vendor(
         name="mysql",
         bounded=_mysql_bounded,
         connect=_mysql_connect,
-        ping_sql="SELECT 1",
+        # super_read_only implies read_only, so one variable covers MySQL and MariaDB.
+        ping_sql="SELECT @@global.read_only",
         server_version=_mysql_version,
+        read_only=_first_is_true,
         is_timeout=_mysql_is_timeout,
     ),
     "sqlite": Vendor(
@@ -166,6 +185,7 @@ VENDORS: dict[str, Vendor] = {
         # Reads the file header, so a file that is not a database fails; SELECT 1 would not.
         ping_sql="PRAGMA schema_version",
         server_version=_sqlite_version,
+        read_only=_sqlite_read_only,
         is_timeout=_sqlite_is_timeout,
     ),
 }
