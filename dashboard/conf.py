@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "CACHE": "default",
     # Serve /metrics without a token or staff session (a private network only).
     "METRICS_PUBLIC": False,
+    # Probe connections open at once to one server (vendor + host + port), counted across
+    # every process sharing the cache: keep it well below the server's connection limit.
+    "MAX_PROBES_PER_SERVER": 8,
+    # Probe connections open at once from one process (its worker threads).
+    "MAX_PROBES": 16,
 }
 
 
@@ -46,6 +51,8 @@ class DBHealthSettings:
     history_length: int
     cache: str
     metrics_public: bool
+    max_probes_per_server: int
+    max_probes: int
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -70,6 +77,8 @@ def get_settings() -> DBHealthSettings:
         history_length=int(merged["HISTORY_LENGTH"]),
         cache=str(merged["CACHE"]),
         metrics_public=bool(merged["METRICS_PUBLIC"]),
+        max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
+        max_probes=int(merged["MAX_PROBES"]),
     )
     _built = (configured, built)
     return built

@@ -2,32 +2,38 @@
 
 Read-only. The migrations on disk come from Django's ``MigrationLoader`` (built once
 per process, without a connection); the applied ones are read from the alias's
-``django_migrations`` table over a fresh bounded connection (``probes.open_bounded``),
-never through the application's own connection, which would wait for a dead server
-without a bound. Only apps the router allows on the alias count, and squashed
-migrations count the way ``migrate`` sees them.
+``django_migrations`` table on the probe's own connection when a probe is being made
+(an *extra*, see ``dashboard.probes``), else on a fresh bounded connection from the
+probe scheduler; never through the application's own connection, which would wait for
+a dead server without a bound. Only apps the router allows on the alias count, and
+squashed migrations count the way ``migrate`` sees them.
 
-Aliases whose probe is not up are not checked at all.
+Aliases whose probe is not up are not checked at all. Every answer, "unknown" ones
+included, is cached for ``CACHE_SECONDS``: an open page does not re-dial an alias on
+each poll.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.apps import apps
 from django.conf import settings
-from django.core.cache import caches
-from django.db import connections, router
+from django.db import router
 from django.db.migrations.loader import MigrationLoader
 
-from dashboard import probes
+from dashboard import probes, sharedcache
 from dashboard.conf import get_settings
+from dashboard.connect import fingerprint
+from dashboard.deadline import Deadline
 from dashboard.probes import ProbeResult
+from dashboard.vendors import Vendor
 
 # Migrations change with deployments, not by the second: the page's polls reuse a check.
 CACHE_SECONDS = 60
@@ -165,10 +171,14 @@ def _applied(connection: Any, vendor: str) -> set[Key]:
         cursor.close()
 
 
-def check(alias: str, *, timeout: float | None = None) -> Drift:
-    """The drift of ``alias`` now (uncached). Raises KeyError for an unknown alias."""
-    if alias not in connections.settings:
-        raise KeyError(f"unknown database alias {alias!r}")
+def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Drift:
+    """The drift check of ``alias`` as work on an open connection; caches its answer."""
+    found = _on_connection(alias, vendor, connection)
+    _to_cache(found)
+    return found
+
+
+def _on_connection(alias: str, vendor: Vendor, connection: Any) -> Drift:
     app_labels = allowed_apps(alias)
     try:
         disk = _on_disk()
@@ -176,49 +186,79 @@ def check(alias: str, *, timeout: float | None = None) -> Drift:
         return Drift(alias, "unknown", error=f"migrations cannot be loaded: {error}")
     if not any(app in app_labels for app, _ in disk):
         return Drift(alias, "none")
+    if vendor.name not in TABLE_EXISTS_SQL:
+        return Drift(alias, "unknown", error=f"not supported for {vendor.name}")
     try:
-        with probes.bounded_connection(alias, timeout=timeout) as (vendor, connection):
-            if vendor.name not in TABLE_EXISTS_SQL:
-                return Drift(alias, "unknown", error=f"not supported for {vendor.name}")
-            applied = _applied(connection, vendor.name)
+        applied = _applied(connection, vendor.name)
     except Exception as error:
         return Drift(alias, "unknown", error=probes.error_text(alias, error))
     pending = tuple(f"{app}.{name}" for app, name in unapplied(disk, applied, app_labels))
     return Drift(alias, "behind" if pending else "current", pending)
 
 
+def check(alias: str, *, timeout: float | None = None, deadline: Deadline | None = None) -> Drift:
+    """The drift of ``alias`` now (uncached). Raises UnknownAlias for an unknown alias."""
+    bound = deadline or Deadline.after(get_settings().timeout if timeout is None else timeout)
+    future = probes.run_on_connection(alias, bound, extra)
+    wait_futures([future], timeout=bound.remaining())
+    return _outcome(alias, future, bound)
+
+
+def _not_checked(result: ProbeResult) -> Drift:
+    state = "did not answer" if result.status == "timeout" else "is down"
+    return Drift(result.alias, "unknown", error=f"not checked: the alias {state}")
+
+
 def for_results(
-    results: Sequence[ProbeResult], *, cached: bool = True, timeout: float | None = None
+    results: Sequence[ProbeResult],
+    *,
+    deadline: Deadline | None = None,
+    cached: bool = True,
+    riding: Mapping[str, Future[Any] | None] | None = None,
 ) -> dict[str, Drift]:
     """Drift of every alias whose probe is up; the others are "unknown" without a check.
 
-    All checks together are bounded by ``timeout`` (default: the probe timeout): an alias
-    not reached by then is "unknown" too. ``cached``: reuse a check up to
-    ``CACHE_SECONDS`` old.
+    Checks run concurrently on the probe scheduler (or on a probe's own connection: the
+    futures in ``riding``) and together are bounded by ``deadline`` (default: one probe
+    timeout from now): an alias not checked by then is "unknown ... not checked within
+    T", and that is cached too. ``cached``: reuse a check up to ``CACHE_SECONDS`` old.
     """
-    config = get_settings()
-    bound = config.timeout if timeout is None else timeout
-    deadline = time.monotonic() + bound
-    cache = caches[config.cache]
-    found: dict[str, Drift] = {}
-    if cached:
-        found = _from_cache(cache, [result.alias for result in results if result.ok])
+    bound = deadline or Deadline.after(get_settings().timeout)
+    up = [result.alias for result in results if result.ok]
+    found = _from_cache(up) if cached else {}
+    pending: dict[str, Future[Any]] = {}
+    for alias in up:
+        if alias in found:
+            continue
+        future = (riding or {}).get(alias)
+        pending[alias] = future or probes.run_on_connection(alias, bound, extra)
+    wait_futures(pending.values(), timeout=bound.remaining())
     drifts: dict[str, Drift] = {}
     for result in results:
         alias = result.alias
         if not result.ok:
-            drifts[alias] = Drift(
-                alias, "unknown", error=f"not checked, the alias is {result.status}"
-            )
+            drifts[alias] = _not_checked(result)
         elif alias in found:
             drifts[alias] = found[alias]
-        elif time.monotonic() >= deadline:
-            drifts[alias] = Drift(alias, "unknown", error=f"not checked within {bound:g} s")
         else:
-            drifts[alias] = check(alias, timeout=bound)
-            if drifts[alias].state != "unknown":
-                _to_cache(cache, drifts[alias])
+            drifts[alias] = _outcome(alias, pending[alias], bound)
     return drifts
+
+
+def _outcome(alias: str, future: Future[Any], deadline: Deadline) -> Drift:
+    if not future.done():
+        late = Drift(alias, "unknown", error=f"not checked within {deadline.budget_text}")
+        _to_cache(late)  # the check's own answer replaces it when it comes
+        return late
+    error = future.exception()
+    if error is None:
+        answer = future.result()
+        if isinstance(answer, Drift):
+            return answer
+        error = TypeError("the drift check gave no answer")
+    failed = Drift(alias, "unknown", error=probes.error_text(alias, error))
+    _to_cache(failed)
+    return failed
 
 
 def problems(drifts: Iterable[Drift]) -> list[str]:
@@ -231,20 +271,15 @@ def problems(drifts: Iterable[Drift]) -> list[str]:
 
 
 def _cache_key(alias: str) -> str:
-    return f"dbhealth:drift:{alias}"
+    # The alias's address is part of the key: an alias pointed at a new server starts afresh.
+    return f"dbhealth:drift:{alias}:{fingerprint(alias)}"
 
 
-def _from_cache(cache: Any, aliases: Iterable[str]) -> dict[str, Drift]:
+def _from_cache(aliases: Iterable[str]) -> dict[str, Drift]:
     keys = {_cache_key(alias): alias for alias in aliases}
-    try:
-        found = cache.get_many(list(keys))
-    except Exception:  # without the cache every alias is checked again: slower, not wrong
-        return {}
+    found = sharedcache.get_many(keys)
     return {keys[key]: drift for key, drift in found.items() if isinstance(drift, Drift)}
 
 
-def _to_cache(cache: Any, drift: Drift) -> None:
-    try:
-        cache.set(_cache_key(drift.alias), drift, CACHE_SECONDS)
-    except Exception:  # the next request checks again
-        return
+def _to_cache(drift: Drift) -> None:
+    sharedcache.set(_cache_key(drift.alias), drift, CACHE_SECONDS)

@@ -1,39 +1,42 @@
-"""Where the interfaces get probe results from.
+"""Where the interfaces get probe results from: the shared cache, and one probe per alias.
 
-``latest()`` is what pages and endpoints show: results from Django's cache, at most
-``CACHE_TTL`` seconds old. ``fresh()`` always probes (the "Ping now" button and the
-``dbhealth`` command) and refreshes the cache with what it found.
+``latest()`` is what pages and endpoints show: results at most ``CACHE_TTL`` seconds
+old. ``fresh()`` always probes (the "Ping now" button and the ``dbhealth`` command).
+``last_known()`` never waits: for pages that only decorate with status.
 
-Single flight: however many requests miss the cache at once, in one process or in
-many sharing Redis, one of them takes a short per-alias lock with ``cache.add`` and
-probes; the others wait for its result to land in the cache, bounded by the probe
-timeout. A lock whose holder died expires on its own shortly after that.
+Single flight, for both: however many requests want an alias at once, in one process
+or in many sharing Redis, one of them takes a per-alias lock with ``cache.add`` and
+probes; the others wait for its result to land in the cache, until their own deadline.
+The lock is held while the probe is in flight, a straggler included, so a cron-driven
+``dbhealth`` and the web workers never dial the same sick server together; a lock whose
+holder died expires on its own.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
+import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import BaseCache, caches
 from django.db import connections
 
-from dashboard.conf import DBHealthSettings, get_settings
-from dashboard.probes import ProbeResult, _timed_out, probe_all
+from dashboard import probes, sharedcache
+from dashboard.conf import get_settings
+from dashboard.connect import fingerprint
+from dashboard.deadline import Deadline
+from dashboard.probes import Extra, ProbeResult
 
-# How long past the probe deadline a waiter keeps looking for another worker's result.
-WAIT_GRACE_SECONDS = 0.5
 # Between looks at a shared cache; a result stored in this process wakes waiters at once.
 POLL_SECONDS = 0.02
-# Settings keys that decide what a probe reaches; passwords stay out of cache keys.
-_IDENTITY_KEYS = ("ENGINE", "HOST", "PORT", "NAME", "USER")
-_SECRET_OPTIONS = {"password", "passwd"}
+# How long the last result of an alias is kept for pages that only decorate with status.
+LAST_KNOWN_SECONDS = 24 * 3600
 
 logger = logging.getLogger(__name__)
 _stored = threading.Condition()
@@ -44,63 +47,16 @@ def aliases() -> list[str]:
     return list(connections.settings)
 
 
-def _ordered(wanted: Iterable[str] | None) -> list[str]:
-    """The aliases asked for, once each, in settings order; KeyError for an unknown one."""
-    known = aliases()
-    if wanted is None:
-        return known
-    chosen = set(wanted)
-    unknown = sorted(chosen.difference(known))
-    if unknown:
-        raise KeyError(f"unknown database alias {unknown[0]!r}")
-    return [alias for alias in known if alias in chosen]
-
-
-_fingerprints: dict[tuple[Any, ...], str] = {}
-
-
-def _fingerprint(alias: str) -> str:
-    """Same alias settings, same key in every process; changed settings, a new key."""
-    settings_dict = connections.settings[alias]
-    options = settings_dict.get("OPTIONS") or {}
-    identity: dict[str, Any] = {key: settings_dict.get(key) for key in _IDENTITY_KEYS}
-    identity["OPTIONS"] = {k: v for k, v in options.items() if k not in _SECRET_OPTIONS}
-    # Asked on every request for every alias: hash each distinct identity once.
-    seen = (alias, repr(identity))
-    known = _fingerprints.get(seen)
-    if known is None:
-        canonical = json.dumps(identity, sort_keys=True, default=str)
-        known = _fingerprints[seen] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return known
-
-
 def _result_key(alias: str) -> str:
-    return f"dbhealth:result:{alias}:{_fingerprint(alias)}"
-
-
-def _lock_key(alias: str) -> str:
-    return f"dbhealth:probing:{alias}:{_fingerprint(alias)}"
-
-
-def _whole_seconds(seconds: float) -> int:
-    # Django's Redis backend keeps whole seconds only (0 would mean "do not store").
-    return max(1, math.ceil(seconds))
+    return f"dbhealth:result:{alias}:{fingerprint(alias)}"
 
 
 def _last_key(alias: str) -> str:
-    return f"dbhealth:last:{alias}:{_fingerprint(alias)}"
+    return f"dbhealth:last:{alias}:{fingerprint(alias)}"
 
 
-# How long the last result of an alias is kept for pages that only decorate with status.
-LAST_KNOWN_SECONDS = 24 * 3600
-
-
-def _store(cache: BaseCache, results: list[ProbeResult], ttl: float) -> None:
-    cache.set_many({_result_key(r.alias): r for r in results}, timeout=_whole_seconds(ttl))
-    cache.set_many({_last_key(r.alias): r for r in results}, timeout=LAST_KNOWN_SECONDS)
-    _keep_locally({_result_key(r.alias): r for r in results})
-    with _stored:
-        _stored.notify_all()
+def _lock_key(alias: str) -> str:
+    return f"dbhealth:probing:{alias}:{fingerprint(alias)}"
 
 
 # A result this process read from (or wrote to) the shared cache is reused for a moment,
@@ -110,7 +66,7 @@ LOCAL_SECONDS = 0.5
 _local: dict[str, tuple[float, ProbeResult]] = {}
 
 
-def _keep_locally(found: dict[str, ProbeResult]) -> None:
+def _keep_locally(found: Mapping[str, ProbeResult]) -> None:
     until = time.monotonic() + LOCAL_SECONDS
     _local.update((key, (until, result)) for key, result in found.items())
 
@@ -120,7 +76,24 @@ def forget_local() -> None:
     _local.clear()
 
 
-def _cached(cache: BaseCache, wanted: Iterable[str]) -> dict[str, ProbeResult]:
+def _store(results: Iterable[ProbeResult]) -> None:
+    _store_keyed({(_result_key(r.alias), _last_key(r.alias)): r for r in results})
+
+
+def _store_keyed(results: Mapping[tuple[str, str], ProbeResult]) -> None:
+    if not results:
+        return
+    ttl = get_settings().cache_ttl
+    current = {keys[0]: result for keys, result in results.items()}
+    if ttl > 0:
+        sharedcache.set_many(current, ttl)
+        _keep_locally(current)
+    sharedcache.set_many({keys[1]: r for keys, r in results.items()}, LAST_KNOWN_SECONDS)
+    with _stored:
+        _stored.notify_all()
+
+
+def _cached(wanted: Iterable[str]) -> dict[str, ProbeResult]:
     now = time.monotonic()
     found: dict[str, ProbeResult] = {}
     keys: dict[str, str] = {}
@@ -134,7 +107,7 @@ def _cached(cache: BaseCache, wanted: Iterable[str]) -> dict[str, ProbeResult]:
     if keys:
         fetched = {
             key: result
-            for key, result in cache.get_many(list(keys)).items()
+            for key, result in sharedcache.get_many(keys).items()
             if isinstance(result, ProbeResult)
         }
         _keep_locally(fetched)
@@ -142,57 +115,131 @@ def _cached(cache: BaseCache, wanted: Iterable[str]) -> dict[str, ProbeResult]:
     return found
 
 
-def _await(cache: BaseCache, wanted: list[str], deadline: float) -> dict[str, ProbeResult]:
-    """Results another request is probing for, as they land; missing ones by ``deadline``."""
+def _await(wanted: list[str], deadline: Deadline) -> dict[str, ProbeResult]:
+    """Results another process is probing for, as they land, until ``deadline``."""
     found: dict[str, ProbeResult] = {}
     while True:
-        found.update(_cached(cache, [alias for alias in wanted if alias not in found]))
-        left = deadline - time.monotonic()
+        found.update(_cached([alias for alias in wanted if alias not in found]))
+        left = deadline.remaining()
         if len(found) == len(wanted) or left <= 0:
             return found
         with _stored:
             _stored.wait(timeout=min(POLL_SECONDS, left))
 
 
-def latest(aliases: Iterable[str] | None = None) -> list[ProbeResult]:
-    """Cached results (settings order), probing only the aliases nobody has probed lately."""
-    config = get_settings()
-    wanted = _ordered(aliases)
-    if config.cache_ttl <= 0:
-        return probe_all(wanted, timeout=config.timeout)
-    try:
-        return _through_cache(caches[config.cache], wanted, config)
-    except Exception as error:  # a cache outage must not take /health/ down with it
-        logger.warning(
-            "cache %r failed (%s); probing without it", config.cache, type(error).__name__
-        )
-        return probe_all(wanted, timeout=config.timeout)
+@dataclass
+class Gathered:
+    """The results of one answer, and the extras that rode on probes made for it."""
+
+    results: list[ProbeResult]
+    extras: dict[str, dict[str, Future[Any] | None]] = field(default_factory=dict)
+
+    def by_alias(self) -> dict[str, ProbeResult]:
+        return {result.alias: result for result in self.results}
 
 
-def _through_cache(
-    cache: BaseCache, wanted: list[str], config: DBHealthSettings
-) -> list[ProbeResult]:
-    deadline = time.monotonic() + config.timeout + WAIT_GRACE_SECONDS
-    found = _cached(cache, wanted)
-    missing = [alias for alias in wanted if alias not in found]
-    lock_seconds = _whole_seconds(config.timeout + WAIT_GRACE_SECONDS) + 1
-    mine = [alias for alias in missing if cache.add(_lock_key(alias), True, lock_seconds)]
-    if mine:
-        try:
-            # The previous holder stores its results before it lets go of the lock.
-            found.update(_cached(cache, mine))
-            to_probe = [alias for alias in mine if alias not in found]
-            if to_probe:
-                probed = probe_all(to_probe, timeout=config.timeout)
-                _store(cache, probed, config.cache_ttl)
-                found.update((result.alias, result) for result in probed)
-        finally:
-            cache.delete_many([_lock_key(alias) for alias in mine])
-    others = [alias for alias in missing if alias not in found]
+def _lock_seconds(deadline: Deadline) -> float:
+    # Held until the probe ends, a straggler too: the driver timeouts bound that.
+    return max(2.0, math.ceil(2 * deadline.seconds) + 1)
+
+
+def _probe_here(
+    mine: list[str], deadline: Deadline, extras: Mapping[str, Extra], locked: set[str]
+) -> tuple[list[probes.Probe], dict[str, dict[str, Future[Any] | None]]]:
+    started: list[probes.Probe] = []
+    futures: dict[str, dict[str, Future[Any] | None]] = {}
+    for alias in mine:
+        probe, extra_futures = probes.start(alias, deadline, extras=extras)
+        started.append(probe)
+        futures[alias] = extra_futures
+        probe.result.add_done_callback(_stored_then_unlocked(alias, alias in locked))
+    return started, futures
+
+
+def _stored_then_unlocked(alias: str, locked: bool) -> Any:
+    # Keys made now: a straggler may end after its alias's settings changed.
+    keys = (_result_key(alias), _last_key(alias))
+    lock = _lock_key(alias) if locked else None
+
+    def done(future: Future[ProbeResult]) -> None:
+        _store_keyed({keys: future.result()})
+        if lock is not None:
+            sharedcache.delete(lock)
+
+    return done
+
+
+def gather(
+    wanted: Iterable[str] | None,
+    deadline: Deadline,
+    *,
+    cached: bool = True,
+    extras: Mapping[str, Extra] | None = None,
+) -> Gathered:
+    """Results for ``wanted`` (settings order) by ``deadline``: cached ones if ``cached``,
+    else probed here under the alias's lock, or awaited from the process holding it.
+    ``extras`` ride on the probes this process makes."""
+    order = probes.ordered(wanted)
+    found = _cached(order) if cached and get_settings().cache_ttl > 0 else {}
+    missing = [alias for alias in order if alias not in found]
+    mine: list[str] = []
+    locked: set[str] = set()
+    others: list[str] = []
+    for alias in missing:
+        taken = sharedcache.add(_lock_key(alias), os.getpid(), _lock_seconds(deadline))
+        if taken is False:
+            others.append(alias)
+            continue
+        mine.append(alias)
+        if taken:
+            locked.add(alias)
+    if cached and mine:
+        # The previous holder stores its result before it lets go of the lock.
+        again = _cached(mine)
+        found.update(again)
+        for alias in again:
+            if alias in locked:
+                sharedcache.delete(_lock_key(alias))
+        mine = [alias for alias in mine if alias not in again]
+    started, futures = _probe_here(mine, deadline, extras or {}, locked)
     if others:
-        found.update(_await(cache, others, deadline))
-    return [found.get(alias) or _timed_out(alias, config.timeout) for alias in wanted]
+        found.update(_await(others, deadline))
+    wait_futures([probe.result for probe in started], timeout=deadline.remaining())
+    late = []
+    for probe in started:
+        outcome = probe.outcome()
+        found[outcome.alias] = outcome
+        if not probe.result.done():
+            late.append(outcome)
+    # Waiters elsewhere get this answer now; the straggler's own result replaces it.
+    _store(late)
+    results = [
+        found.get(alias)
+        or probes.timed_out(alias, deadline, "the worker probing it did not answer in time")
+        for alias in order
+    ]
+    return Gathered(results, futures)
 
+
+def latest(
+    wanted: Iterable[str] | None = None, *, deadline: Deadline | None = None
+) -> list[ProbeResult]:
+    """Cached results (settings order), probing only the aliases nobody has probed lately."""
+    return gather(wanted, deadline or Deadline.after(get_settings().timeout)).results
+
+
+def fresh(
+    wanted: Iterable[str] | None = None,
+    *,
+    timeout: float | None = None,
+    deadline: Deadline | None = None,
+) -> list[ProbeResult]:
+    """Probe now (settings order), joining a probe another process is making right now."""
+    bound = deadline or Deadline.after(get_settings().timeout if timeout is None else timeout)
+    return gather(wanted, bound, cached=False).results
+
+
+# --- what pages that only decorate with status read ------------------------------------
 
 _refreshing: set[str] = set()
 _refreshing_lock = threading.Lock()
@@ -208,59 +255,29 @@ def _refresh(wanted: list[str]) -> None:
             _refreshing.difference_update(wanted)
 
 
-def last_known(aliases: Iterable[str] | None = None) -> dict[str, ProbeResult | None]:
+def last_known(wanted: Iterable[str] | None = None) -> dict[str, ProbeResult | None]:
     """The last result of each alias (None: never probed), without waiting for a probe.
 
-    For pages that only decorate with status (the alias switcher, the banner): what is
-    known is returned at once, with its ``checked_at``; aliases whose result is older
-    than ``CACHE_TTL`` are refreshed in the background for the next page.
+    What is known is returned at once, with its ``checked_at``; aliases whose result is
+    older than ``CACHE_TTL`` are refreshed in the background for the next page.
     """
-    config = get_settings()
-    wanted = _ordered(aliases)
-    found: dict[str, ProbeResult | None] = dict.fromkeys(wanted)
-    fresh_enough = _local_or_cached(wanted, config)
-    found.update(fresh_enough)
-    stale = [alias for alias in wanted if alias not in fresh_enough]
-    if stale:
-        try:
-            cache = caches[config.cache]
-            kept = cache.get_many([_last_key(alias) for alias in stale])
-        except Exception as error:
-            logger.warning("cache %r failed (%s)", config.cache, type(error).__name__)
-            kept = {}
-        for alias in stale:
-            result = kept.get(_last_key(alias))
-            if isinstance(result, ProbeResult):
-                found[alias] = result
-        with _refreshing_lock:
-            todo = [alias for alias in stale if alias not in _refreshing]
-            _refreshing.update(todo)
-        if todo:
-            threading.Thread(
-                target=_refresh, args=(todo,), name="dbhealth-refresh", daemon=True
-            ).start()
+    order = probes.ordered(wanted)
+    found: dict[str, ProbeResult | None] = dict.fromkeys(order)
+    current = _cached(order) if get_settings().cache_ttl > 0 else {}
+    found.update(current)
+    stale = [alias for alias in order if alias not in current]
+    if not stale:
+        return found
+    kept = sharedcache.get_many([_last_key(alias) for alias in stale])
+    for alias in stale:
+        result = kept.get(_last_key(alias))
+        if isinstance(result, ProbeResult):
+            found[alias] = result
+    with _refreshing_lock:
+        todo = [alias for alias in stale if alias not in _refreshing]
+        _refreshing.update(todo)
+    if todo:
+        threading.Thread(
+            target=_refresh, args=(todo,), name="dbhealth-refresh", daemon=True
+        ).start()
     return found
-
-
-def _local_or_cached(wanted: list[str], config: DBHealthSettings) -> dict[str, ProbeResult]:
-    if config.cache_ttl <= 0:
-        return {}
-    try:
-        return _cached(caches[config.cache], wanted)
-    except Exception as error:
-        logger.warning("cache %r failed (%s)", config.cache, type(error).__name__)
-        return {}
-
-
-def fresh(
-    aliases: Iterable[str] | None = None, *, timeout: float | None = None
-) -> list[ProbeResult]:
-    """Probe now (settings order) and let ``latest()`` serve what was found."""
-    config = get_settings()
-    results = probe_all(aliases, timeout=timeout)
-    if config.cache_ttl > 0:
-        try:
-            _store(caches[config.cache], results, config.cache_ttl)
-        except Exception as error:  # the answer stands; only sharing it failed
-            logger.warning("cache %r failed (%s)", config.cache, type(error).__name__)
-    return results

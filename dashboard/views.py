@@ -2,8 +2,9 @@
 
 The page and the partial render the same table template; HTMX swaps only the
 table. Without JavaScript the page is a plain page and "Ping now" a plain form.
-The alias page loads its server vitals with HTMX from a partial; without JavaScript
-its "Read server vitals" link reloads the page with the vitals in it.
+The alias page shows its server vitals read within the page's own deadline (riding on
+the probe's connection when it probes); the vitals partial reads them again on demand.
+Every view makes one deadline and spends it on everything it shows (``dashboard.report``).
 """
 
 from __future__ import annotations
@@ -22,33 +23,33 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from dashboard import drift, history, vitals
+from dashboard import report
 from dashboard import results as results_source
 from dashboard.conf import get_settings
-from dashboard.probes import ProbeResult
-from dashboard.summary import alias_verdict, summarize
+from dashboard.deadline import Deadline
+from dashboard.report import Report
 
 TABLE_TEMPLATE = "dashboard/_alias_table.html"
+ROW_TEMPLATE = "dashboard/_alias_row.html"
 VITALS_TEMPLATE = "dashboard/_vitals.html"
 
 
-def _table_context(results: list[ProbeResult], *, pinged: str | None = None) -> dict[str, Any]:
+def _deadline() -> Deadline:
+    """The one deadline of this answer: everything the view runs spends from it."""
+    return Deadline.after(get_settings().timeout)
+
+
+def _page_report() -> Report:
+    return report.build(deadline=_deadline(), with_drift=True, with_history=True)
+
+
+def _table_context(found: Report, *, pinged: str | None = None) -> dict[str, Any]:
     config = get_settings()
-    windows = history.windows([result.alias for result in results], current=results)
-    drifts = drift.for_results(results)
     return {
-        "rows": [
-            {
-                "result": result,
-                "verdict": alias_verdict(result, config.critical_aliases),
-                "history": windows[result.alias],
-                "drift": drifts[result.alias],
-            }
-            for result in results
-        ],
+        "rows": found.rows,
         "history_length": config.history_length,
-        "summary": summarize(results, config.critical_aliases),
-        "critical_aliases": config.critical_aliases,
+        "summary": found.summary,
+        "critical_aliases": found.critical_aliases,
         "poll_interval": config.poll_interval,
         "timeout": config.timeout,
         "pinged": pinged,
@@ -58,71 +59,78 @@ def _table_context(results: list[ProbeResult], *, pinged: str | None = None) -> 
 def db_health_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
     context = {
         **site.each_context(request),
-        **_table_context(results_source.latest()),
+        **_table_context(_page_report()),
         "title": "Database health",
     }
     return TemplateResponse(request, "dashboard/db_health.html", context)
 
 
 def db_health_table(request: HttpRequest, site: AdminSite) -> TemplateResponse:
-    return TemplateResponse(request, TABLE_TEMPLATE, _table_context(results_source.latest()))
+    return TemplateResponse(request, TABLE_TEMPLATE, _table_context(_page_report()))
+
+
+def _unknown_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponseRedirect:
+    messages.error(request, f"There is no database alias named “{alias[:80]}”.")
+    return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
 
 
 def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponse:
+    """Probe one alias now; waits for that alias only and (HTMX) re-renders its row."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    page_url = reverse("admin:dbhealth", current_app=site.name)
     if alias not in results_source.aliases():
-        messages.error(request, f"There is no database alias named “{alias}”.")
-        return HttpResponseRedirect(page_url)
-    (pinged,) = results_source.fresh([alias])
+        return _unknown_alias(request, alias, site)
+    found = report.build([alias], deadline=_deadline(), fresh=True, with_drift=True,
+                         with_history=True)  # fmt: skip
+    pinged = found.row(alias).result
     if getattr(request, "htmx", False):
-        current = [
-            pinged if result.alias == alias else result for result in results_source.latest()
-        ]
-        return TemplateResponse(request, TABLE_TEMPLATE, _table_context(current, pinged=alias))
+        context = {**_table_context(found, pinged=alias), "row": found.row(alias)}
+        return TemplateResponse(request, ROW_TEMPLATE, context)
     if pinged.ok:
         messages.success(request, f"Pinged {alias}: up, {pinged.latency_ms:.1f} ms.")
     else:
         messages.error(request, f"Pinged {alias}: {pinged.status}, {pinged.error}")
-    return HttpResponseRedirect(page_url)
+    return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
 
 
-def _vitals_context(result: ProbeResult) -> dict[str, Any]:
-    # A server that failed its probe is not asked again: vitals wait for it to be up.
-    return {
-        "alias": result.alias,
-        "result": result,
-        "vitals": vitals.read(result.alias) if result.ok else None,
-        "timeout": get_settings().timeout,
-    }
+def _alias_report(alias: str) -> Report:
+    return report.build(
+        [alias], deadline=_deadline(), with_drift=True, with_history=True, vitals_for=[alias]
+    )
 
 
 def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponse:
+    """One alias: its probe, history, migrations and server vitals, by one deadline."""
     if alias not in results_source.aliases():
-        messages.error(request, f"There is no database alias named “{alias}”.")
-        return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
+        return _unknown_alias(request, alias, site)
     config = get_settings()
-    (result,) = results_source.latest([alias])
+    row = _alias_report(alias).row(alias)
     context = {
         **site.each_context(request),
         "title": f"Database alias “{alias}”",
         "alias": alias,
-        "result": result,
-        "verdict": alias_verdict(result, config.critical_aliases),
-        "is_critical": alias in config.critical_aliases,
-        "history": history.window(alias, current=result),
+        "row": row,
+        "result": row.result,
+        "verdict": row.verdict,
+        "is_critical": row.is_critical,
+        "history": row.history,
         "history_length": config.history_length,
-        "drift": drift.for_results([result])[alias],
+        "drift": row.drift,
+        "vitals": row.vitals,
         "timeout": config.timeout,
-        # Without JavaScript, the "Read server vitals" link asks for them in the page.
-        "inline_vitals": _vitals_context(result) if "vitals" in request.GET else None,
     }
     return TemplateResponse(request, "dashboard/alias_detail.html", context)
 
 
 def alias_vitals(request: HttpRequest, alias: str, site: AdminSite) -> TemplateResponse:
+    """The vitals partial ("Read again"): a fresh read, by its own deadline."""
     if alias not in results_source.aliases():
-        raise Http404(f"There is no database alias named “{alias}”.")
-    (result,) = results_source.latest([alias])
-    return TemplateResponse(request, VITALS_TEMPLATE, _vitals_context(result))
+        raise Http404(f"There is no database alias named “{alias[:80]}”.")
+    found = report.build([alias], deadline=_deadline(), vitals_for=[alias]).row(alias)
+    context = {
+        "alias": alias,
+        "result": found.result,
+        "vitals": found.vitals,
+        "timeout": get_settings().timeout,
+    }
+    return TemplateResponse(request, VITALS_TEMPLATE, context)

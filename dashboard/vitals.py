@@ -1,9 +1,10 @@
 """Server vitals: what state a database server is in, read over one bounded connection.
 
-``read(alias)`` connects the way a probe does (``probes.open_bounded``: fresh, with
-the probe's time bounds), runs the vendor's statements from ``VITALS``, and closes.
-Each statement is bounded by the probe timeout, and none starts once that much time
-has gone by. A statement that fails makes only its own vital "unavailable"; vitals
+``read(alias)`` connects the way a probe does (fresh, with the probe's time bounds,
+from the probe scheduler, so vitals share each server's connection budget), runs the
+vendor's statements from ``VITALS``, and closes. Each statement is bounded by the probe
+timeout, none starts after the answer's deadline, and what was not read by then says
+so. A statement that fails makes only its own vital "unavailable"; vitals
 never change an alias's probe status.
 
 ``VITALS`` is the one table of vendor queries. A vital's ``sql`` may list
@@ -15,16 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connections
-
 from dashboard import probes
 from dashboard.conf import get_settings
+from dashboard.deadline import Deadline
+from dashboard.vendors import Vendor
 
 Value = str | int | float | bool | dict[str, int] | None
 
@@ -283,36 +285,56 @@ def _ask(connection: Any, statements: Sequence[str]) -> Answer:
     return _run(connection, statements[-1])
 
 
-def _bound_sqlite(connection: Any, deadline: float) -> None:
+def _bound_sqlite(connection: Any, deadline: Deadline) -> None:
     # sqlite3 has no statement timeout: a quick_check of a big file is interrupted
     # by the progress handler once the deadline has passed.
     if isinstance(connection, sqlite3.Connection):
-        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        connection.set_progress_handler(lambda: int(deadline.expired), 10_000)
 
 
-def read(alias: str, *, timeout: float | None = None) -> Vitals:
-    """The vitals of ``alias`` now (uncached). Raises KeyError for an unknown alias only."""
-    if alias not in connections.settings:
-        raise KeyError(f"unknown database alias {alias!r}")
-    bound = get_settings().timeout if timeout is None else timeout
-    deadline = time.monotonic() + bound
-    readings = []
-    try:
-        with probes.bounded_connection(alias, timeout=bound) as (vendor, connection):
-            _bound_sqlite(connection, deadline)
-            for vital in VITALS.get(vendor.name, ()):
-                reading = _reading(alias, connection, vital, deadline, bound)
-                readings.append(VitalReading(vital.key, vital.label, reading))
-    except LookupError as error:
+def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Vitals:
+    """Every vital of ``alias`` read on an open connection (none started after ``deadline``)."""
+    _bound_sqlite(connection, deadline)
+    return Vitals(
+        alias,
+        tuple(
+            VitalReading(vital.key, vital.label, _reading(alias, connection, vital, deadline))
+            for vital in VITALS.get(vendor.name, ())
+        ),
+    )
+
+
+def start(alias: str, deadline: Deadline) -> Future[Any]:
+    """Start reading the vitals of ``alias`` on the probe scheduler; ``collect`` them."""
+    probes.check_alias(alias)
+    return probes.run_on_connection(alias, deadline, extra)
+
+
+def read(alias: str, *, timeout: float | None = None, deadline: Deadline | None = None) -> Vitals:
+    """The vitals of ``alias`` now (uncached). Raises UnknownAlias for an unknown alias only."""
+    bound = deadline or Deadline.after(get_settings().timeout if timeout is None else timeout)
+    return collect(alias, start(alias, bound), bound)
+
+
+def collect(alias: str, future: Future[Any] | None, deadline: Deadline) -> Vitals:
+    """The vitals a future (of ``extra``) holds by ``deadline``, or why there are none."""
+    if future is None:
+        return Vitals(alias, error="not read: the probe's connection was already in use")
+    wait_futures([future], timeout=deadline.remaining())
+    if not future.done():
+        return Vitals(alias, error=f"not read within {deadline.budget_text}")
+    error = future.exception()
+    if error is None:
+        answer = future.result()
+        return answer if isinstance(answer, Vitals) else Vitals(alias, error="no answer")
+    if isinstance(error, LookupError):
         return Vitals(alias, error=str(error))
-    except Exception as error:
-        return Vitals(alias, error=probes.error_text(alias, error))
-    return Vitals(alias, tuple(readings))
+    return Vitals(alias, error=probes.error_text(alias, error))
 
 
-def _reading(alias: str, connection: Any, vital: Vital, deadline: float, bound: float) -> Reading:
-    if time.monotonic() > deadline:
-        return Reading(f"unavailable: not read within {bound:g} s", available=False)
+def _reading(alias: str, connection: Any, vital: Vital, deadline: Deadline) -> Reading:
+    if deadline.expired:
+        return Reading(f"unavailable: not read within {deadline.budget_text}", available=False)
     try:
         return vital.read(_ask(connection, vital.sql))
     except Exception as error:

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
-from dashboard.probes import ProbeResult, in_flight, probe_finished
+from dashboard.probes import ProbeResult, in_flight, probe_finished, wait_idle
 from dashboard.results import forget_local
 from tests.faultproxy import FaultProxy
 from tests.servers import SilentListener, unused_port
@@ -124,9 +124,7 @@ def mysql_like(**overrides: Any) -> dict[str, Any]:
 def no_stragglers() -> Iterator[None]:
     """Fails a test that leaves a probe running after it ends (waits a bounded time)."""
     yield
-    for thread in threading.enumerate():
-        if thread.name.startswith("dbhealth-probe-"):
-            thread.join(timeout=10)
+    wait_idle(timeout=10)
     assert in_flight() == []
 
 

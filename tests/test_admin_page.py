@@ -88,15 +88,15 @@ def test_ping_now_without_javascript_redirects_with_a_message(staff_client: Clie
     assert "Pinged second_db: up" in response.content.decode()
 
 
-def test_ping_now_with_htmx_returns_the_table_marking_the_alias(staff_client: Client) -> None:
+def test_ping_now_with_htmx_returns_only_the_row_of_its_alias(staff_client: Client) -> None:
     response = staff_client.post(
         reverse("admin:dbhealth_ping", args=["local"]), headers={"HX-Request": "true"}
     )
 
     html = response.content.decode()
-    assert html.lstrip().startswith('<div id="dbhealth-table"')
-    assert 'id="alias-local" data-alias="local" data-status="up"' in html
+    assert html.lstrip().startswith('<tr id="alias-local" data-alias="local" data-status="up"')
     assert "dbhealth-pinged" in html
+    assert 'id="alias-default"' not in html
 
 
 def test_ping_of_an_unknown_alias_is_a_message_not_an_error(staff_client: Client) -> None:

@@ -123,7 +123,7 @@ def test_a_down_alias_is_not_checked_and_says_why(
 
     (found,) = drift.for_results([probe("dead")]).values()
 
-    assert found.state == "unknown" and found.text == "unknown (not checked, the alias is down)"
+    assert found.state == "unknown" and found.text == "unknown (not checked: the alias is down)"
     assert found.count is None
     assert time.monotonic() - started < 2
 

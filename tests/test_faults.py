@@ -24,7 +24,8 @@ from django.core.management import call_command
 from django.db import InterfaceError, OperationalError, connections
 from django.test import Client
 
-from dashboard.probes import ProbeResult, probe, probe_all
+from dashboard.conf import get_settings
+from dashboard.probes import ProbeResult, probe, probe_all, wait_idle
 from tests.conftest import mysql_like, mysql_sessions, postgres_like, postgres_sessions
 from tests.faultproxy import FaultProxy
 from tests.pgcluster import Cluster, ClusterError, Server
@@ -46,12 +47,14 @@ def _least(results: list[ProbeResult], field: str) -> float:
 
 
 def settled_threads(timeout: float = 10.0) -> list[str]:
-    """Names of the live threads once finished probe threads have been joined (bounded)."""
-    deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread.name.startswith("dbhealth-probe-"):
-            thread.join(max(0.0, deadline - time.monotonic()))
-    return sorted(thread.name for thread in threading.enumerate())
+    """Names of the live threads other than the probe pool's, once no probe is in flight.
+
+    The pool's workers are reused across rounds and bounded by MAX_PROBES.
+    """
+    assert wait_idle(timeout)
+    names = [thread.name for thread in threading.enumerate()]
+    assert names.count("dbhealth-probe") <= get_settings().max_probes
+    return sorted(name for name in names if name != "dbhealth-probe")
 
 
 def eventually(read: Callable[[], Any], expected: Any, timeout: float = 10.0) -> Any:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from dashboard.probes import ProbeResult, probe, probe_all, probe_finished
+from dashboard.probes import ProbeResult, probe, probe_all, probe_finished, wait_idle
 from tests.conftest import mysql_like, mysql_sessions, postgres_like, postgres_sessions
 
 
@@ -103,9 +102,7 @@ def test_a_new_round_joins_the_straggler_instead_of_reconnecting(add_alias, sile
     try:
         first = probe_all([alias], timeout=0.3)
         second = probe_all([alias], timeout=0.3)
-        for thread in threading.enumerate():
-            if thread.name == f"dbhealth-probe-{alias}":
-                thread.join(timeout=10)
+        assert wait_idle(timeout=10)
     finally:
         probe_finished.disconnect(count)
 

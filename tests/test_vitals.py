@@ -209,18 +209,19 @@ def test_a_damaged_sqlite_file_fails_its_quick_check_but_the_alias_stays_up(
 # --- servers that do not answer ------------------------------------------------------------
 
 
-def test_vitals_of_a_silent_server_give_up_within_the_driver_bound(
-    add_alias: Any, silent_port: int, canary: str
+def test_vitals_of_a_silent_server_give_up_at_the_deadline(
+    add_alias: Any, silent_port: int, canary: str, no_stragglers: None
 ) -> None:
     alias = add_alias("silent", **postgres_like(PORT=str(silent_port), PASSWORD=canary))
     started = time.monotonic()
 
     read = vitals.read(alias, timeout=1.0)
 
-    # libpq's connect_timeout is at least 2 s.
-    assert time.monotonic() - started < 6
-    assert read.readings == () and read.error
-    assert "timeout" in read.error.lower() and canary not in read.error
+    # The caller stops waiting at its deadline; libpq's own connect_timeout (at least
+    # 2 s) only ends the straggling connection soon after.
+    assert time.monotonic() - started < 1.0 + 1.5
+    assert read.readings == () and read.error == "not read within 1 s"
+    assert canary not in read.error
 
 
 def test_sizes_and_durations_read_as_an_operator_would_write_them() -> None:
@@ -230,13 +231,14 @@ def test_sizes_and_durations_read_as_an_operator_would_write_them() -> None:
 # --- the alias page -------------------------------------------------------------------------
 
 
-def test_the_alias_page_loads_its_vitals_with_htmx(staff_client: Client) -> None:
+def test_the_alias_page_shows_its_vitals_and_reads_them_again_with_htmx(
+    staff_client: Client,
+) -> None:
     html = staff_client.get("/admin/db-health/default/").content.decode()
 
-    assert 'hx-get="/admin/db-health/default/vitals/"' in html
-    assert 'hx-trigger="load"' in html
-    assert 'href="?vitals=1"' in html  # the same vitals without JavaScript
-    assert 'data-vital="version"' not in html  # not read until asked
+    assert 'data-vital="version"' in html  # read within the page's own deadline
+    assert 'hx-get="/admin/db-health/default/vitals/"' in html  # "Read again"
+    assert 'href="/admin/db-health/default/"' in html  # the same without JavaScript
     assert "Last 120 probes" in html and '<svg class="dbhealth-spark"' in html
     assert 'data-field="migrations"' in html
 
@@ -251,8 +253,8 @@ def test_the_vitals_partial_is_only_the_vitals_block(staff_client: Client) -> No
     assert "not a replica" in html
 
 
-def test_without_javascript_the_link_shows_the_vitals_in_the_page(staff_client: Client) -> None:
-    html = staff_client.get("/admin/db-health/local/?vitals=1").content.decode()
+def test_the_page_of_a_sqlite_alias_shows_its_quick_check(staff_client: Client) -> None:
+    html = staff_client.get("/admin/db-health/local/").content.decode()
 
     assert "<html" in html and 'data-vital="quick_check"' in html
     assert re.search(r"Quick check</th><td>ok</td>", html)
@@ -266,7 +268,7 @@ def test_a_down_alias_is_not_asked_for_vitals(
     html = staff_client.get("/admin/db-health/dead/vitals/").content.decode()
     page = staff_client.get("/admin/db-health/dead/").content.decode()
 
-    assert "Not read: the latest probe found dead down" in html
+    assert "not read: the alias is down" in html
     assert "Connection refused" in page and canary not in page + html
 
 

@@ -20,8 +20,9 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import Style, color_style, no_style
 
-from dashboard import drift, healthjson, results, vitals
+from dashboard import drift, healthjson, report, results
 from dashboard.conf import get_settings
+from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
 from dashboard.probes import ProbeResult
 
@@ -145,22 +146,27 @@ class Command(BaseCommand):
     ) -> State:
         config = get_settings()
         timeout = options["timeout"] or config.timeout
-        probed = results.fresh(wanted, timeout=timeout)
+        # One deadline for the whole round: probes, migrations and vitals spend from it.
+        found = report.build(
+            wanted,
+            deadline=Deadline.after(timeout),
+            fresh=True,
+            with_drift=options["json"] or options["check_migrations"],
+            vitals_for=results.aliases() if options["json"] else (),
+        )
+        probed = found.results
         state = state_of(probed, config.critical_aliases, config.warn_ms)
-        drifts: dict[str, drift.Drift] = {}
-        if options["json"] or options["check_migrations"]:
-            drifts = drift.for_results(probed, cached=False, timeout=timeout)
+        drifts = found.drifts
         behind = drift.problems(drifts.values()) if options["check_migrations"] else []
         if behind:
             state = max(state, State.WARNING)
         if options["json"]:
             document = healthjson.document(probed, config.critical_aliases, detailed=True)
             document["notes"].extend(behind)
-            for result in probed:
-                (entry,) = document["checks"][healthjson.check_key(result.alias)]
-                entry["migrations"] = drifts[result.alias].as_json()
-                read = vitals.read(result.alias, timeout=timeout) if result.ok else None
-                entry["vitals"] = read.as_json() if read else None
+            for row in found.rows:
+                (entry,) = document["checks"][healthjson.check_key(row.alias)]
+                entry["migrations"] = row.drift.as_json() if row.drift else None
+                entry["vitals"] = row.vitals.as_json() if row.vitals and row.result.ok else None
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
         elif options["nagios"] and behind:
