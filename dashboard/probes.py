@@ -139,8 +139,11 @@ class Probe:
         """The result now: what the probe found, or ``timeout`` with why it has not."""
         if self.result.done():
             return self.result.result()
-        started = self.job is not None and self.job.started
-        reason = None if started else (self.expired_reason or "queued: not started yet")
+        job = self.job
+        if job is None or job.started:
+            return timed_out(self.target.alias, self.deadline)
+        # The caller may wake at the deadline before the scheduler has expired the job.
+        reason = self.expired_reason or scheduler().why_not_started(job)
         return timed_out(self.target.alias, self.deadline, reason)
 
     def run(self) -> None:

@@ -171,12 +171,14 @@ class Scheduler:
             if job is not None:
                 self._start(job)
 
+    def why_not_started(self, job: Job) -> str:
+        """Why ``job`` is still waiting: its server is silent, or its slots are all busy."""
+        if self.waiting_on_silence(job.server):
+            return "not dialled: the server has not answered another alias's connection"
+        return "queued: no connection slot for this server freed up in time"
+
     def _expire(self, job: Job) -> None:
-        reason = (
-            "not dialled: the server has not answered another alias's connection"
-            if self.waiting_on_silence(job.server)
-            else "queued: no connection slot for this server freed up in time"
-        )
+        reason = self.why_not_started(job)
         try:
             job.expire(reason)
         except Exception:

@@ -45,6 +45,8 @@ class Link:
     requests: int = 0
     replies: int = 0
     closed: bool = False
+    # The client has closed its side (the proxy may still be tearing the link down).
+    client_gone: bool = False
     # Who spoke last decides whether the next bytes start a new message or continue one.
     _last_speaker: str = field(default="", repr=False)
 
@@ -76,6 +78,8 @@ class FaultProxy:
         self.mode: Mode = "pass"
         self.delay = 0.0
         self.accepted = 0
+        # The most client connections that were open at once.
+        self.peak_open = 0
         self.links: list[Link] = []
         self._changed = threading.Condition()
         self._listener = self._bind(0)
@@ -184,9 +188,15 @@ class FaultProxy:
         assert task is not None
         self._tasks.add(task)
         link = Link(client=writer)
+        # Let end-of-file reads that arrived with this connection run first: a client that
+        # closed one connection before opening the next was never holding both.
+        for _ in range(3):
+            await asyncio.sleep(0)
         with self._changed:
             self.accepted += 1
             self.links.append(link)
+            opened = sum(not (each.closed or each.client_gone) for each in self.links)
+            self.peak_open = max(self.peak_open, opened)
             self._changed.notify_all()
         try:
             await self._serve(link, reader)
@@ -206,6 +216,7 @@ class FaultProxy:
             # Read and drop: the client sees an open connection that never answers.
             while await reader.read(CHUNK):
                 self._heard(link, "client")
+            link.client_gone = True
             return
         upstream_reader, link.upstream = await asyncio.open_connection(*self.target)
         await asyncio.gather(
@@ -227,6 +238,7 @@ class FaultProxy:
                 self._heard(link, "client")
                 upstream.write(data)
                 await upstream.drain()
+            link.client_gone = True
         finally:
             upstream.close()
 
