@@ -16,7 +16,7 @@ $(VENV)/.run-installed: requirements/run.lock
 
 # Everything the tests, linters and benchmarks need.
 $(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.run-installed
-	@scripts/ensure-system-packages build browser
+	@scripts/ensure-system-packages build browser ops
 	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements/dev.lock
 	@touch $@
 

@@ -221,6 +221,11 @@ def for_results(
     return drifts
 
 
+def cached(aliases: Iterable[str]) -> dict[str, Drift]:
+    """The checks made within ``CACHE_SECONDS`` (by the page or the command); never checks."""
+    return _from_cache(caches[get_settings().cache], aliases)
+
+
 def problems(drifts: Iterable[Drift]) -> list[str]:
     """``second_db: 2 unapplied migrations`` for each alias that is behind."""
     return [

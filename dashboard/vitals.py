@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.cache import caches
 from django.db import connections
 
 from dashboard import probes
@@ -307,7 +308,41 @@ def read(alias: str, *, timeout: float | None = None) -> Vitals:
         return Vitals(alias, error=str(error))
     except Exception as error:
         return Vitals(alias, error=probes.error_text(alias, error))
+    _remember_lag(alias, readings)
     return Vitals(alias, tuple(readings))
+
+
+# /metrics serves the replication lag the last read found; a scrape never reads vitals.
+LAG_CACHE_SECONDS = 60
+
+
+def _lag_key(alias: str) -> str:
+    return f"dbhealth:vitals:lag:{alias}"
+
+
+def _remember_lag(alias: str, readings: Sequence[VitalReading]) -> None:
+    for vital in readings:
+        if vital.key == "replication_lag" and vital.reading.available:
+            try:  # None (not a replica) replaces what an earlier read found
+                caches[get_settings().cache].set(
+                    _lag_key(alias), vital.reading.value, LAG_CACHE_SECONDS
+                )
+            except Exception:  # the metric is missing for a while; the page is unaffected
+                return
+
+
+def cached_lag(aliases: Iterable[str]) -> dict[str, float]:
+    """Seconds behind its primary, per replica alias read within ``LAG_CACHE_SECONDS``."""
+    keys = {_lag_key(alias): alias for alias in aliases}
+    try:
+        found = caches[get_settings().cache].get_many(list(keys))
+    except Exception:
+        return {}
+    return {
+        keys[key]: float(value)
+        for key, value in found.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def _reading(alias: str, connection: Any, vital: Vital, deadline: float, bound: float) -> Reading:
