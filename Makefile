@@ -31,6 +31,7 @@ test: $(VENV)/.dev-installed
 	@scripts/check-services
 	$(PY) -m pytest
 	$(PY) -m pytest --ds=tests.adoption.settings tests/adoption
+	$(PY) -m pytest --ds=tests.adoption_healthcheck.settings tests/adoption_healthcheck
 	@$(MAKE) --no-print-directory lint
 
 lint: $(VENV)/.dev-installed
