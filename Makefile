@@ -16,7 +16,7 @@ $(VENV)/.run-installed: requirements/run.lock
 
 # Everything the tests, linters and benchmarks need.
 $(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.run-installed
-	@scripts/ensure-system-packages build browser
+	@scripts/ensure-system-packages build browser ops
 	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements/dev.lock
 	@touch $@
 
@@ -31,6 +31,7 @@ test: $(VENV)/.dev-installed
 	@scripts/check-services
 	$(PY) -m pytest
 	$(PY) -m pytest --ds=tests.adoption.settings tests/adoption
+	$(PY) -m pytest --ds=tests.adoption_healthcheck.settings tests/adoption_healthcheck
 	@$(MAKE) --no-print-directory lint
 
 lint: $(VENV)/.dev-installed
@@ -62,11 +63,13 @@ lock:
 		-o requirements/bench.lock --python-version 3.11 --quiet --no-header
 	echo "Django>=5.2,<5.3" | .venv-lock/bin/uv pip compile pyproject.toml requirements/matrix.in - \
 		-o requirements/django52.lock --python-version 3.11 --quiet --no-header
+	echo "Django>=6.0,<6.1" | .venv-lock/bin/uv pip compile pyproject.toml requirements/matrix.in - \
+		-o requirements/django60.lock --python-version 3.12 --quiet --no-header
 	echo "Django>=6.1,<6.2" | .venv-lock/bin/uv pip compile pyproject.toml requirements/matrix.in - \
-		-o requirements/django6.lock --python-version 3.12 --quiet --no-header
+		-o requirements/django61.lock --python-version 3.12 --quiet --no-header
 
-# tests/adoption/ on Django 5.2 (Python 3.11) and 6.1 (3.12, 3.13), each in a fresh virtualenv
-# that installs this repository like a site would (noxfile.py).
+# tests/adoption/ on Django 5.2 (Python 3.11), 6.0 (3.12) and 6.1 (3.12, 3.13), each in a
+# fresh virtualenv that installs this repository like a site would (noxfile.py).
 test-matrix: $(VENV)/.dev-installed
 	@scripts/check-services
 	$(VENV)/bin/nox

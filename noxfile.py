@@ -31,7 +31,7 @@ INSTALL_FACTS = (
     " sys.version.split()[0], bool(importlib.util.find_spec('dashboard.demo')))"
 )
 
-nox.options.sessions = ["wheel", "django52", "django6", "django6_py313"]
+nox.options.sessions = ["wheel", "django52", "django60", "django61", "django61_py313"]
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 
@@ -108,6 +108,24 @@ def wheel(session: nox.Session) -> None:
     session.log(f"{built.name}: {len(shipped)} files, requires {', '.join(sorted(requires))}")
     if missing or extra or requires != APP_REQUIREMENTS:
         session.error(f"wheel: missing {missing}, unexpected {extra}, requires {sorted(requires)}")
+    claimed = {
+        classifier.rsplit(" :: ", 1)[1]
+        for classifier in metadata.get_all("Classifier", [])
+        if re.fullmatch(r"Framework :: Django :: [\d.]+", classifier)
+    }
+    if claimed != _tested_django_lines():
+        session.error(f"classifiers name Django {sorted(claimed)}, the matrix tests "
+                      f"{sorted(_tested_django_lines())}")  # fmt: skip
+
+
+def _tested_django_lines() -> set[str]:
+    """``{"5.2", "6.0", ...}``: the Django line pinned by each requirements/django*.lock."""
+    lines = set()
+    for lock in (ROOT / "requirements").glob("django*.lock"):
+        pinned = re.search(r"^django==(\d+\.\d+)", lock.read_text(), re.MULTILINE)
+        if pinned:
+            lines.add(pinned.group(1))
+    return lines
 
 
 def _adoption_tests(session: nox.Session, line: str) -> None:
@@ -150,12 +168,18 @@ def django52(session: nox.Session) -> None:
 
 
 @nox.session(python=interpreter("3.12"), venv_backend="venv")
-def django6(session: nox.Session) -> None:
-    """The current Django 6.x (needs Python 3.12+)."""
-    _adoption_tests(session, "django6")
+def django60(session: nox.Session) -> None:
+    """Django 6.0 (needs Python 3.12+), still supported upstream beside 6.1."""
+    _adoption_tests(session, "django60")
+
+
+@nox.session(python=interpreter("3.12"), venv_backend="venv")
+def django61(session: nox.Session) -> None:
+    """The current Django 6.x."""
+    _adoption_tests(session, "django61")
 
 
 @nox.session(python=interpreter("3.13"), venv_backend="venv")
-def django6_py313(session: nox.Session) -> None:
+def django61_py313(session: nox.Session) -> None:
     """The current Django 6.x on the newest Python this machine has."""
-    _adoption_tests(session, "django6")
+    _adoption_tests(session, "django61")

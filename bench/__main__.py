@@ -36,7 +36,7 @@ NOTES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--rows", default="1,2,3,4,5,6", help="comma-separated rows to run")
+    parser.add_argument("--rows", default="1,2,3,4,5,6,7", help="comma-separated rows to run")
     parser.add_argument("--budget", type=float, default=15.0, help="seconds per sampling loop")
     options = parser.parse_args()
     rows = {row.strip() for row in options.rows.split(",")}
@@ -51,7 +51,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from bench import deadline, endpoint, hygiene, overhead, peers, report
+    from bench import deadline, endpoint, hygiene, liveness, overhead, peers, report
     from bench.servers import SessionCounter, ensure_databases
 
     ensure_databases(settings.POSTGRES_URL, settings.MYSQL_URL, settings.SQLITE_PATH)
@@ -84,6 +84,9 @@ def main() -> None:
     if "4" in rows:
         stage("row 4: cached /health/ under load")
         lines += endpoint.run(count, settings, budget=options.budget)
+    if "7" in rows:
+        stage("row 7: liveness under waiting /health/ requests")
+        lines += liveness.run(silent[0].port, options.budget)
     stage("done")
 
     for listener in silent:

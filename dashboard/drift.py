@@ -261,6 +261,11 @@ def _outcome(alias: str, future: Future[Any], deadline: Deadline) -> Drift:
     return failed
 
 
+def cached(aliases: Iterable[str]) -> dict[str, Drift]:
+    """The checks made within ``CACHE_SECONDS`` (by the page or the command); never checks."""
+    return _from_cache(aliases)
+
+
 def problems(drifts: Iterable[Drift]) -> list[str]:
     """``second_db: 2 unapplied migrations`` for each alias that is behind."""
     return [

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import results
+from dashboard import drift, results, vitals
 from dashboard.conf import get_settings
 from dashboard.health import Access, caller_access
 from dashboard.probes import ProbeResult
@@ -81,3 +81,53 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return response
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encoder(REGISTRY), content_type=content_type)
+
+
+# --- what the shipped alert rules and Grafana dashboard need (dashboard/ops/) -----------------
+# Settings, and what the page or the command left in the cache: a scrape never checks
+# migrations or reads vitals itself, so it opens no connection for these.
+
+
+class OpsCollector:
+    """``dbhealth_critical``, ``dbhealth_warn_latency_seconds``, migrations and lag."""
+
+    def collect(self) -> Iterable[Metric]:
+        config = get_settings()
+        aliases = results.aliases()
+        critical = GaugeMetricFamily(
+            "dbhealth_critical",
+            "1 for an alias in CRITICAL_ALIASES (its failure fails /health/), else 0.",
+            labels=["alias"],
+        )
+        for alias in aliases:
+            critical.add_metric([alias], 1.0 if alias in config.critical_aliases else 0.0)
+        yield critical
+        yield GaugeMetricFamily(
+            "dbhealth_warn_latency_seconds",
+            "A probe slower than this (WARN_MS) is a warning.",
+            value=config.warn_ms / 1000,
+        )
+        unapplied = GaugeMetricFamily(
+            "dbhealth_migrations_unapplied",
+            "Migrations migrate would still apply, as the page or the dbhealth command last"
+            " found (kept for a minute).",
+            labels=["alias"],
+        )
+        checked = drift.cached(aliases)
+        for alias in aliases:
+            count = checked[alias].count if alias in checked else None
+            if count is not None:
+                unapplied.add_metric([alias], float(count))
+        yield unapplied
+        lag = GaugeMetricFamily(
+            "dbhealth_replication_lag_seconds",
+            "Seconds a replica is behind its primary, as its vitals were last read (kept for"
+            " a minute).",
+            labels=["alias"],
+        )
+        for alias, seconds in vitals.cached_lag(aliases).items():
+            lag.add_metric([alias], seconds)
+        yield lag
+
+
+REGISTRY.register(OpsCollector())

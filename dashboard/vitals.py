@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboard import probes
+from dashboard import probes, sharedcache
 from dashboard.conf import get_settings
+from dashboard.connect import fingerprint
 from dashboard.deadline import Deadline
 from dashboard.vendors import Vendor
 
@@ -295,13 +296,37 @@ def _bound_sqlite(connection: Any, deadline: Deadline) -> None:
 def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Vitals:
     """Every vital of ``alias`` read on an open connection (none started after ``deadline``)."""
     _bound_sqlite(connection, deadline)
-    return Vitals(
-        alias,
-        tuple(
-            VitalReading(vital.key, vital.label, _reading(alias, connection, vital, deadline))
-            for vital in VITALS.get(vendor.name, ())
-        ),
+    readings = tuple(
+        VitalReading(vital.key, vital.label, _reading(alias, connection, vital, deadline))
+        for vital in VITALS.get(vendor.name, ())
     )
+    _remember_lag(alias, readings)
+    return Vitals(alias, readings)
+
+
+# /metrics serves the replication lag the last read found; a scrape never reads vitals.
+LAG_CACHE_SECONDS = 60
+
+
+def _lag_key(alias: str) -> str:
+    return f"dbhealth:vitals:lag:{alias}:{fingerprint(alias)}"
+
+
+def _remember_lag(alias: str, readings: Sequence[VitalReading]) -> None:
+    for vital in readings:
+        if vital.key == "replication_lag" and vital.reading.available:
+            # None (not a replica) replaces what an earlier read found.
+            sharedcache.set(_lag_key(alias), vital.reading.value, LAG_CACHE_SECONDS)
+
+
+def cached_lag(aliases: Iterable[str]) -> dict[str, float]:
+    """Seconds behind its primary, per replica alias read within ``LAG_CACHE_SECONDS``."""
+    keys = {_lag_key(alias): alias for alias in aliases}
+    return {
+        keys[key]: float(value)
+        for key, value in sharedcache.get_many(keys).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def start(alias: str, deadline: Deadline) -> Future[Any]:

@@ -103,7 +103,16 @@ def gunicorn_site(tmp_path: Path) -> Iterator[Site]:
     assert collected.returncode == 0, collected.stderr
     port = unused_port()
     server = subprocess.Popen(
-        [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [
+            str(GUNICORN),
+            "-c",
+            "config/gunicorn.conf.py",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
