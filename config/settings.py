@@ -119,6 +119,10 @@ DATABASES = _with_connect_timeouts(databases_from_env(os.environ, VAR_DIR))
 DATABASE_ROUTERS = ["dashboard.routing.AliasRouter"]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://dbhealth")}
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # Several keys per alias (result, last result, history, drift, slots): the default of
+    # 300 entries would evict results at a hundred aliases and make every page re-probe.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 20_000)
 
 # The demo's `setup_demo` command creates the "admin" login with this password
 # (a random one, printed once, when it is empty).
