@@ -25,7 +25,13 @@ TABLE_CACHE_SECONDS = 60
 # switched: its log, the content types the log points to, the logged-in user's
 # permissions and the session.
 ADMIN_STATE_MODELS = frozenset(
-    {"admin.logentry", "auth.permission", "contenttypes.contenttype", "sessions.session"}
+    {
+        "admin.logentry",
+        "auth.permission",
+        "contenttypes.contenttype",
+        "dashboard.logentryalias",
+        "sessions.session",
+    }
 )
 
 
@@ -49,14 +55,18 @@ def home_alias(model: type[models.Model], allowed: list[str]) -> str:
     return allowed[0]
 
 
-def _table_key(alias: str, table: str) -> str:
-    # The alias's address is part of the key: a renamed or re-pointed alias starts afresh.
+def alias_key(kind: str, alias: str, *parts: str) -> str:
+    """A cache key about ``alias`` that a renamed or re-pointed alias does not inherit."""
     settings_dict = connections.settings[alias]
-    identity = [alias, table] + [
-        str(settings_dict.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME")
+    identity = [alias, *parts] + [
+        str(settings_dict.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME", "USER")
     ]
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
-    return f"dbhealth:table:{digest}"
+    return f"dbhealth:{kind}:{digest}"
+
+
+def _table_key(alias: str, table: str) -> str:
+    return alias_key("table", alias, table)
 
 
 def table_exists(alias: str, table: str) -> bool:
@@ -71,6 +81,15 @@ def table_exists(alias: str, table: str) -> bool:
         found = connection.introspection.identifier_converter(table) in names
         cache.set(key, found, TABLE_CACHE_SECONDS)
     return bool(found)
+
+
+def table_known(alias: str, table: str) -> bool | None:
+    """What ``table_exists`` last answered for ``alias`` (None: not asked lately); no query."""
+    try:
+        found = caches[get_settings().cache].get(_table_key(alias, table))
+    except Exception:  # a cache outage leaves the answer unknown, never breaks a page
+        return None
+    return None if found is None else bool(found)
 
 
 def related_models(model: type[models.Model]) -> set[type[models.Model]]:

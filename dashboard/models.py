@@ -1,10 +1,11 @@
-"""The app's permissions. ``DatabaseHealth`` has no table: it only holds them.
+"""The app's models: ``DatabaseHealth`` (no table: it only holds permissions), ``LogEntryAlias``.
 
-Superusers have all of them. Staff without them see statuses only.
+Superusers have every permission; staff without them see statuses only.
 """
 
 from __future__ import annotations
 
+from django.contrib.admin.models import LogEntry
 from django.db import models
 
 
@@ -22,3 +23,25 @@ class DatabaseHealth(models.Model):
 
     def __str__(self) -> str:
         return "database health"
+
+
+class LogEntryAlias(models.Model):
+    """The database alias of the object an admin ``LogEntry`` is about.
+
+    ``LogEntry`` keeps only the object's id, and with one table on several aliases
+    "Customer 1" names several rows. This companion row, kept in the same database as
+    its entry, says which; Django's own table stays as it is. An entry without one is
+    about an object on its model's home alias (``default`` unless the model is pinned).
+    """
+
+    entry = models.OneToOneField(
+        LogEntry, on_delete=models.CASCADE, primary_key=True, related_name="dbhealth_alias"
+    )
+    alias = models.CharField(max_length=100)
+
+    class Meta:
+        verbose_name = "log entry alias"
+        verbose_name_plural = "log entry aliases"
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} on {self.alias}"

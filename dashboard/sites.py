@@ -10,17 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 
 from dashboard import views
-from dashboard.switching import switchable
+from dashboard.switching import autocomplete, switchable
 
 
 class DBHealthSiteMixin:
     """Adds ``db-health/`` (page, table partial, per-alias ping, alias page) to an admin site."""
 
     name: str
+    # Django's index, whose "Recent actions" open each object on its own alias.
+    index_template: str | None = "dashboard/admin/index.html"
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         site: Any = self
@@ -60,6 +62,10 @@ class DBHealthSiteMixin:
         """Every ModelAdmin gets alias switching (``dbhealth_switchable = False`` opts out)."""
         admin_class = switchable(admin_class or admin.ModelAdmin)
         super().register(model_or_iterable, admin_class, **options)  # type: ignore[misc]
+
+    def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
+        view = super().autocomplete_view  # type: ignore[misc]
+        return autocomplete.guarded(view, request)
 
     def db_health_url(self) -> str:
         return reverse("admin:dbhealth", current_app=self.name)

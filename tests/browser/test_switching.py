@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from dashboard import results
 from dashboard.demo.models import Customer
 from tests.browser.conftest import screenshot
 from tests.conftest import mysql_like
@@ -75,3 +76,27 @@ def test_the_switcher_leads_away_from_a_down_alias(
 
     expect(admin_page).to_have_url(f"{live_server.url}/admin/demo/customer/?_db=local")
     expect(admin_page.locator("#result_list tbody")).to_contain_text(NAMES["local"])
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_switcher_and_banner_read_in_words_and_fit_the_screen(
+    admin_page: Page, live_server: Any, customers: None, width: int
+) -> None:
+    results.latest()
+    admin_page.set_viewport_size({"width": width, "height": 900})
+    admin_page.goto(f"{live_server.url}/admin/demo/customer/?_db=second_db")
+
+    banner = admin_page.locator(".dbhealth-alias-banner")
+    expect(banner.locator(".dbhealth-alias-state")).to_have_text("up")
+    expect(banner.locator(".dbhealth-alias-checked")).to_contain_text("checked")
+    expect(admin_page.locator('#dbhealth-alias option[value="local"]')).to_contain_text(
+        "local — sqlite, up, checked"
+    )
+    overflow = admin_page.evaluate(
+        "() => document.querySelector('.dbhealth-alias-bar').scrollWidth"
+        " - document.querySelector('.dbhealth-alias-bar').clientWidth"
+    )
+    assert overflow <= 0
+    screenshot(admin_page, f"changelist-second-db-{width}")
+    admin_page.goto(f"{live_server.url}/admin/demo/customer/1/history/?_db=second_db")
+    screenshot(admin_page, f"history-second-db-{width}")

@@ -18,7 +18,8 @@ from django.forms import ModelChoiceField, ModelMultipleChoiceField, Widget
 from django.http import HttpRequest
 
 from dashboard.routing import current_override, pinned_alias
-from dashboard.widgets import (
+from dashboard.switching.readonly import writes_refused
+from dashboard.switching.widgets import (
     AliasAutocompleteSelect,
     AliasAutocompleteSelectMultiple,
     AliasForeignKeyRawIdWidget,
@@ -108,12 +109,21 @@ class AliasFieldsMixin(_FieldsBase):
 
 
 class AliasInlineMixin(AliasFieldsMixin):
-    """Inline rows follow the page they are on (the override its admin set)."""
+    """Inline rows follow the page they are on (the override its admin set, its read-only)."""
 
     def dbhealth_alias(self, request: HttpRequest) -> str | None:
         if current_override() is None:
             return None
         return router.db_for_read(self.model)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return writes_refused() is None and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return writes_refused() is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return writes_refused() is None and super().has_delete_permission(request, obj)
 
 
 @functools.cache
