@@ -1,0 +1,183 @@
+"""The db-health page's model for 3 aliases or 300: summary first, grouped by server, filtered.
+
+A pure function of a ``Report`` and the page's filter (from the query string, so an
+on-call link can point at "down aliases on db-eu-2"): counts by condition, the aliases
+that need attention before the healthy ones, and the aliases grouped by server (vendor +
+host + port; each SQLite file its own). A healthy group of many aliases collapses to one
+line with a count, so 200 tenants on one server cost one row to render and to poll.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from dashboard.report import AliasReport, Report
+
+# The conditions an alias can be in, in the order the summary names them.
+CONDITIONS = ("down", "timeout", "read-only", "behind", "slow", "up")
+# A healthy group of at least this many aliases shows as one line with a count.
+COLLAPSE_AT = 5
+
+
+def conditions(row: AliasReport, warn_ms: float) -> tuple[str, ...]:
+    """What an operator would say about this alias: ``("up", "slow")``, ``("down",)``..."""
+    result = row.result
+    found = [result.status]
+    if result.ok and result.latency_ms is not None and result.latency_ms > warn_ms:
+        found.append("slow")
+    if result.read_only:
+        found.append("read-only")
+    if row.drift is not None and row.drift.state == "behind":
+        found.append("behind")
+    return tuple(found)
+
+
+def needs_attention(row: AliasReport, warn_ms: float) -> bool:
+    return conditions(row, warn_ms) != ("up",)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the page shows: every field empty means everything."""
+
+    condition: str = ""
+    vendor: str = ""
+    server: str = ""
+    critical: bool = False
+    search: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> Filter:
+        condition = str(query.get("status", "")).strip().lower()
+        return cls(
+            condition=condition if condition in CONDITIONS else "",
+            vendor=str(query.get("vendor", "")).strip().lower()[:40],
+            server=str(query.get("server", "")).strip()[:300],
+            critical=str(query.get("critical", "")) in ("1", "on", "true"),
+            search=str(query.get("q", "")).strip()[:100],
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.condition or self.vendor or self.server or self.critical or self.search)
+
+    def query_string(self, **changes: str) -> str:
+        values = {
+            "status": self.condition,
+            "vendor": self.vendor,
+            "server": self.server,
+            "critical": "1" if self.critical else "",
+            "q": self.search,
+            **changes,
+        }
+        return urlencode({key: value for key, value in values.items() if value})
+
+    def matches(self, row: AliasReport, server: str, warn_ms: float) -> bool:
+        if self.condition and self.condition not in conditions(row, warn_ms):
+            return False
+        if self.vendor and row.result.vendor != self.vendor:
+            return False
+        if self.server and server != self.server:
+            return False
+        if self.critical and not row.is_critical:
+            return False
+        return not self.search or self.search.lower() in row.alias.lower()
+
+
+@dataclass(frozen=True)
+class ServerGroup:
+    server: str
+    vendor: str
+    location: str
+    rows: tuple[AliasReport, ...]
+    # Counts by condition of the rows shown.
+    counts: Mapping[str, int] = field(default_factory=dict)
+    collapsed: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return not any(self.counts.get(c) for c in CONDITIONS if c != "up")
+
+    @property
+    def versions(self) -> list[str]:
+        return sorted({r.result.server_version for r in self.rows if r.result.server_version})
+
+
+@dataclass(frozen=True)
+class Overview:
+    counts: Mapping[str, int]
+    total: int
+    attention: tuple[AliasReport, ...]
+    groups: tuple[ServerGroup, ...]
+    vendors: tuple[str, ...]
+    servers: tuple[tuple[str, str], ...]  # (server key, where) for the filter's select
+    filter: Filter
+    shown: int
+
+    @property
+    def summary_parts(self) -> list[tuple[str, int]]:
+        return [(c, self.counts[c]) for c in CONDITIONS if self.counts.get(c)]
+
+
+def server_of(row: AliasReport) -> str:
+    result = row.result
+    if result.vendor == "sqlite":
+        return f"sqlite:{result.name}"
+    return f"{result.vendor}:{result.host or 'local'}:{result.port or ''}"
+
+
+def build(found: Report, page_filter: Filter, *, warn_ms: float) -> Overview:
+    counts: Counter[str] = Counter()
+    for row in found.rows:
+        counts.update(conditions(row, warn_ms))
+    shown = [row for row in found.rows if page_filter.matches(row, server_of(row), warn_ms)]
+    by_server: dict[str, list[AliasReport]] = {}
+    for row in shown:
+        by_server.setdefault(server_of(row), []).append(row)
+    groups = tuple(_group(server, rows, page_filter, warn_ms) for server, rows in by_server.items())
+    # Groups with trouble first; within them, settings order.
+    groups = tuple(sorted(groups, key=lambda group: group.healthy))
+    attention = tuple(row for row in shown if needs_attention(row, warn_ms))
+    every_server = {server_of(row): row.result.location for row in found.rows}
+    return Overview(
+        counts=dict(counts),
+        total=len(found.rows),
+        attention=attention,
+        groups=groups,
+        vendors=tuple(sorted({row.result.vendor for row in found.rows})),
+        servers=tuple(sorted(every_server.items(), key=lambda item: item[1])),
+        filter=page_filter,
+        shown=len(shown),
+    )
+
+
+def _group(
+    server: str, rows: Iterable[AliasReport], page_filter: Filter, warn_ms: float
+) -> ServerGroup:
+    listed = tuple(rows)
+    counts: Counter[str] = Counter()
+    for row in listed:
+        counts.update(conditions(row, warn_ms))
+    first = listed[0].result
+    group = ServerGroup(
+        server=server,
+        vendor=first.vendor,
+        location=first.location,
+        rows=listed,
+        counts=dict(counts),
+    )
+    # Asked for by name (a server filter, a search): shown in full, however healthy.
+    collapse = group.healthy and len(listed) >= COLLAPSE_AT and not page_filter.active
+    if collapse:
+        return ServerGroup(
+            server=server,
+            vendor=first.vendor,
+            location=first.location,
+            rows=(),
+            counts=dict(counts),
+            collapsed=True,
+        )
+    return group
