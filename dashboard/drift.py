@@ -21,11 +21,10 @@ from typing import Any, Literal
 
 from django.apps import apps
 from django.conf import settings
-from django.core.cache import caches
 from django.db import connections, router
 from django.db.migrations.loader import MigrationLoader
 
-from dashboard import probes
+from dashboard import probes, sharedcache
 from dashboard.conf import get_settings
 from dashboard.probes import ProbeResult
 
@@ -199,10 +198,9 @@ def for_results(
     config = get_settings()
     bound = config.timeout if timeout is None else timeout
     deadline = time.monotonic() + bound
-    cache = caches[config.cache]
     found: dict[str, Drift] = {}
     if cached:
-        found = _from_cache(cache, [result.alias for result in results if result.ok])
+        found = _from_cache([result.alias for result in results if result.ok])
     drifts: dict[str, Drift] = {}
     for result in results:
         alias = result.alias
@@ -217,7 +215,7 @@ def for_results(
         else:
             drifts[alias] = check(alias, timeout=bound)
             if drifts[alias].state != "unknown":
-                _to_cache(cache, drifts[alias])
+                _to_cache(drifts[alias])
     return drifts
 
 
@@ -231,20 +229,15 @@ def problems(drifts: Iterable[Drift]) -> list[str]:
 
 
 def _cache_key(alias: str) -> str:
-    return f"dbhealth:drift:{alias}"
+    return sharedcache.key("drift", alias)
 
 
-def _from_cache(cache: Any, aliases: Iterable[str]) -> dict[str, Drift]:
+def _from_cache(aliases: Iterable[str]) -> dict[str, Drift]:
+    # Without the cache every alias is checked again: slower, not wrong.
     keys = {_cache_key(alias): alias for alias in aliases}
-    try:
-        found = cache.get_many(list(keys))
-    except Exception:  # without the cache every alias is checked again: slower, not wrong
-        return {}
+    found = sharedcache.get_many(keys)
     return {keys[key]: drift for key, drift in found.items() if isinstance(drift, Drift)}
 
 
-def _to_cache(cache: Any, drift: Drift) -> None:
-    try:
-        cache.set(_cache_key(drift.alias), drift, CACHE_SECONDS)
-    except Exception:  # the next request checks again
-        return
+def _to_cache(drift: Drift) -> None:
+    sharedcache.set(_cache_key(drift.alias), drift, CACHE_SECONDS)
