@@ -13,6 +13,7 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env_cache import cache_from_url
 from config.env_databases import databases_from_env, routes_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -118,7 +119,7 @@ def _with_connect_timeouts(databases: dict[str, dict[str, Any]]) -> dict[str, di
 DATABASES = _with_connect_timeouts(databases_from_env(os.environ, VAR_DIR))
 DATABASE_ROUTERS = ["dashboard.routing.AliasRouter"]
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://dbhealth")}
+CACHES = {"default": cache_from_url(env.str("CACHE_URL", default="locmemcache://dbhealth"))}
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # Several keys per alias (result, last result, history, drift, slots): the default of
     # 300 entries would evict results at a hundred aliases and make every page re-probe.
@@ -144,6 +145,7 @@ DBHEALTH = {
     "METRICS_PUBLIC": env.bool("DBHEALTH_METRICS_PUBLIC", default=False),
     "WARN_MS": _number("DBHEALTH_WARN_MS", 1000.0, unit="milliseconds"),
     "HISTORY_LENGTH": int(_number("DBHEALTH_HISTORY_LENGTH", 120, minimum=1, unit="probes")),
+    "CACHE_BACKOFF": _number("DBHEALTH_CACHE_BACKOFF", 5.0),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,7 +2,7 @@
 
 The admin's alias switcher asks these questions on every model list. Introspection
 goes through the site's own connection, so it is only ever asked of an alias that a
-probe has just found up, and its answer is kept in Django's cache per alias and table
+probe has just found up, and its answer is kept in the shared cache per alias and table
 (a down server never hangs a page here, and a busy list does not re-read the catalog).
 """
 
@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, connections, models, router
 
-from dashboard.conf import get_settings
+from dashboard import sharedcache
 from dashboard.routing import pinned_alias
 
 # The query parameter that names the alias a page reads and writes.
@@ -62,7 +61,7 @@ def alias_key(kind: str, alias: str, *parts: str) -> str:
         str(settings_dict.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME", "USER")
     ]
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
-    return f"dbhealth:{kind}:{digest}"
+    return sharedcache.key(kind, digest)
 
 
 def _table_key(alias: str, table: str) -> str:
@@ -71,24 +70,20 @@ def _table_key(alias: str, table: str) -> str:
 
 def table_exists(alias: str, table: str) -> bool:
     """Whether ``table`` (or a view of that name) exists on ``alias``; raises DatabaseError."""
-    cache = caches[get_settings().cache]
     key = _table_key(alias, table)
-    found = cache.get(key)
-    if found is None:
+    found = sharedcache.get(key)
+    if found is None:  # not asked lately, or no cache: read the catalog
         connection = connections[alias]
         with connection.cursor() as cursor:
             names = connection.introspection.table_names(cursor, include_views=True)
         found = connection.introspection.identifier_converter(table) in names
-        cache.set(key, found, TABLE_CACHE_SECONDS)
+        sharedcache.set(key, found, TABLE_CACHE_SECONDS)
     return bool(found)
 
 
 def table_known(alias: str, table: str) -> bool | None:
     """What ``table_exists`` last answered for ``alias`` (None: not asked lately); no query."""
-    try:
-        found = caches[get_settings().cache].get(_table_key(alias, table))
-    except Exception:  # a cache outage leaves the answer unknown, never breaks a page
-        return None
+    found = sharedcache.get(_table_key(alias, table))
     return None if found is None else bool(found)
 
 

@@ -5,8 +5,10 @@ Registered under the ``dbhealth`` tag by ``DashboardConfig.ready``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -16,6 +18,14 @@ from django.db.utils import load_backend
 
 from dashboard.conf import get_settings
 from dashboard.routing import router_installed
+
+# Cache backends whose client waits for a silent server (redis-py 5 s, pymemcache forever)
+# unless OPTIONS bound it: backend -> (connect timeout, reply timeout) option names.
+CACHE_TIMEOUT_OPTIONS = {
+    "django.core.cache.backends.redis.RedisCache": ("socket_connect_timeout", "socket_timeout"),
+    "django.core.cache.backends.memcached.PyMemcacheCache": ("connect_timeout", "timeout"),
+}
+SUGGESTED_CACHE_TIMEOUT = 0.25
 
 # Vendors whose driver waits for a silent server for minutes unless OPTIONS say otherwise.
 CONNECT_TIMEOUT_OPTION = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
@@ -143,6 +153,62 @@ def check_router(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list
     ]
 
 
+def _cache_timeouts(cache_config: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Per option, the longest wait any server of the cache gets (None: one server has no
+    bound). As in redis-py, a LOCATION's query string (``?socket_timeout=``) wins over OPTIONS."""
+    options = cache_config.get("OPTIONS") or {}
+    location = cache_config.get("LOCATION") or ""
+    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
+    found: dict[str, Any] = {}
+    for name in names:
+        values = [parse_qs(urlsplit(str(server)).query).get(name, [None])[0] for server in servers]
+        values = [options.get(name) if value is None else value for value in values or [None]]
+        found[name] = None if None in values else max(values, key=_seconds)
+    return found
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def check_cache_timeouts(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    config = get_settings()
+    cache_config = dict(settings.CACHES.get(config.cache) or {})
+    backend = str(cache_config.get("BACKEND", ""))
+    names = CACHE_TIMEOUT_OPTIONS.get(backend)
+    if names is None:
+        return []
+    timeouts = _cache_timeouts(cache_config, names)
+    unbounded = [name for name, value in timeouts.items() if value is None]
+    too_long = [
+        name
+        for name, value in timeouts.items()
+        if value is not None and not 0 < _seconds(value) < config.timeout
+    ]
+    if not unbounded and not too_long:
+        return []
+    if unbounded:
+        problem = f"has no {' or '.join(repr(name) for name in unbounded)} in its OPTIONS"
+    else:
+        problem = f"waits {', '.join(f'{name}={timeouts[name]}' for name in too_long)} s"
+    suggested = ", ".join(f"{name!r}: {SUGGESTED_CACHE_TIMEOUT}" for name in names)
+    return [
+        Warning(
+            f"Cache {config.cache!r} ({backend.rsplit('.', 1)[-1]}) {problem}: a cache "
+            f"server that stops answering delays every request by more than the "
+            f"probe timeout ({config.timeout:g} s).",
+            hint=f"Set OPTIONS = {{{suggested}}} (seconds) on CACHES[{config.cache!r}].",
+            obj=f"CACHES[{config.cache!r}]",
+            id="dbhealth.W005",
+        )
+    ]
+
+
 ALL = (
     check_alias_references,
     check_alias_names,
@@ -150,4 +216,5 @@ ALL = (
     check_persistent_connections,
     check_metrics_exposure,
     check_router,
+    check_cache_timeouts,
 )

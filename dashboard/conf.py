@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_LENGTH": 120,
     # The Django cache (name in CACHES) that shares probe results between workers.
     "CACHE": "default",
+    # Seconds the app works without that cache after it failed (one warning each time).
+    "CACHE_BACKOFF": 5.0,
     # Serve /metrics without a token or staff session (a private network only).
     "METRICS_PUBLIC": False,
     # Probe connections open at once to one server (vendor + host + port), counted across
@@ -50,6 +52,7 @@ class DBHealthSettings:
     warn_ms: float
     history_length: int
     cache: str
+    cache_backoff: float
     metrics_public: bool
     max_probes_per_server: int
     max_probes: int
@@ -76,6 +79,7 @@ def get_settings() -> DBHealthSettings:
         warn_ms=float(merged["WARN_MS"]),
         history_length=int(merged["HISTORY_LENGTH"]),
         cache=str(merged["CACHE"]),
+        cache_backoff=float(merged["CACHE_BACKOFF"]),
         metrics_public=bool(merged["METRICS_PUBLIC"]),
         max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
         max_probes=int(merged["MAX_PROBES"]),

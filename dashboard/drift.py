@@ -277,7 +277,7 @@ def problems(drifts: Iterable[Drift]) -> list[str]:
 
 def _cache_key(alias: str) -> str:
     # The alias's address is part of the key: an alias pointed at a new server starts afresh.
-    return f"dbhealth:drift:{alias}:{fingerprint(alias)}"
+    return sharedcache.key("drift", alias, fingerprint(alias))
 
 
 def _from_cache(aliases: Iterable[str]) -> dict[str, Drift]:

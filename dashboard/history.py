@@ -1,4 +1,4 @@
-"""Latency history per alias: the last ``HISTORY_LENGTH`` probes, kept in Django's cache.
+"""Latency history per alias: the last ``HISTORY_LENGTH`` probes, kept in the shared cache.
 
 Every probe that ran is recorded (``record`` receives ``probe_finished``), so the page,
 ``/health/``, ``/metrics`` and the ``dbhealth`` command all feed the same history, and
@@ -7,12 +7,14 @@ workers sharing a Redis cache share it too.
 ``record`` only queues the sample: one writer thread per process appends queued
 samples to the cache a tenth of a second later, so a burst of probes costs one append.
 A probe thread never waits for the cache, so a slow or hung cache cannot turn a
-healthy alias into a "timeout". The append is a read-modify-write
-of one cache key per alias, serialised across processes by a short lock taken with
-``cache.add``; without it two workers appending at once would each drop the other's
-sample. A sample is lost only if the cache fails, or a lock holder stalls for longer
-than ``LOCK_SECONDS`` (its lock expires and two appends overlap). Samples still queued
-when the process exits are written by an ``atexit`` flush, bounded in time.
+healthy alias into a "timeout". An append is a read-modify-write of every alias in the
+batch at once (one ``get_many``, one ``set_many``), serialised across processes by one
+short lock (``sharedcache.lock``); without it two workers appending at once would each
+drop the other's samples. A batch costs four round trips however many aliases it holds.
+A sample is lost only if the cache fails (``sharedcache`` then skips it for a back-off),
+or a lock holder stalls for longer than ``LOCK_SECONDS`` (its lock expires and two
+appends overlap). Samples still queued when the process exits are written by an
+``atexit`` flush, bounded in time.
 """
 
 from __future__ import annotations
@@ -22,25 +24,23 @@ import logging
 import math
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.cache import BaseCache, caches
-
+from dashboard import sharedcache
 from dashboard.conf import get_settings
 from dashboard.probes import ProbeResult
 
 logger = logging.getLogger(__name__)
 
-# Whole seconds: Django's Redis backend rounds down, and 0 would mean "do not store".
-LOCK_SECONDS = 2
+LOCK_SECONDS = 2.0
 # Longer than LOCK_SECONDS, so the lock of a writer that died has expired by then.
 LOCK_WAIT_SECONDS = 3.0
-LOCK_POLL_SECONDS = 0.005
+# One lock for every alias: each batch reads and writes all of its aliases at once.
+LOCK_KEY = sharedcache.key("lock", "history")
 # A history nobody has probed for a day is dropped rather than kept forever.
 KEEP_SECONDS = 24 * 3600
 # How long the writer lets samples gather before it appends them.
@@ -128,16 +128,16 @@ def _sample(stored: Stored) -> Sample:
     return Sample(at=datetime.fromtimestamp(at, UTC), status=status, latency_ms=latency_ms)
 
 
+def _at(stored: Stored) -> float:
+    return stored[0]
+
+
 def _newest(items: list[Stored], length: int) -> list[Stored]:
     return items[-length:] if length > 0 else []
 
 
 def _key(alias: str) -> str:
-    return f"dbhealth:history:{alias}"
-
-
-def _lock_key(alias: str) -> str:
-    return f"dbhealth:history-lock:{alias}"
+    return sharedcache.key("history", alias)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -151,11 +151,8 @@ def windows(aliases: Iterable[str], *, current: Sequence[ProbeResult] = ()) -> d
     """
     wanted = list(aliases)
     config = get_settings()
-    try:
-        found = caches[config.cache].get_many([_key(alias) for alias in wanted])
-    except Exception as error:  # the page still shows the probe results without history
-        logger.warning("cache %r failed (%s) reading history", config.cache, type(error).__name__)
-        found = {}
+    # Without the cache the page still shows the probe results, with no history.
+    found = sharedcache.get_many([_key(alias) for alias in wanted])
     latest = {result.alias: result for result in current}
     history: dict[str, Window] = {}
     for alias in wanted:
@@ -252,32 +249,27 @@ def _append_all(batch: list[tuple[int, str, Stored]]) -> None:
     by_alias: dict[str, list[Stored]] = {}
     for _, alias, stored in batch:
         by_alias.setdefault(alias, []).append(stored)
-    config = get_settings()
-    try:
-        cache = caches[config.cache]
-        for alias, samples in by_alias.items():
-            _append(cache, alias, samples, config.history_length)
-    except Exception as error:  # an unreachable cache costs history, never a probe
-        logger.warning(
-            "cache %r failed (%s); %d history samples lost",
-            config.cache,
-            type(error).__name__,
-            len(batch),
-        )
+    _append(by_alias)
 
 
-def _append(cache: BaseCache, alias: str, samples: list[Stored], length: int) -> None:
-    lock = _lock_key(alias)
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while not cache.add(lock, True, LOCK_SECONDS):
-        if time.monotonic() > deadline:
-            logger.warning("history of %r stayed locked; %d samples lost", alias, len(samples))
+def _append(by_alias: dict[str, list[Stored]]) -> None:
+    """Merge new samples into the stored history of each alias, all aliases at once."""
+    length = get_settings().history_length
+    lost = sum(len(samples) for samples in by_alias.values())
+    with sharedcache.lock(LOCK_KEY, LOCK_SECONDS, LOCK_WAIT_SECONDS) as held:
+        if held is None:  # the cache failed (sharedcache warned once): these are lost
+            logger.debug("cache unavailable; %d history samples lost", lost)
             return
-        time.sleep(LOCK_POLL_SECONDS)
-    try:
-        stored: list[Stored] = list(cache.get(_key(alias)) or [])
-        # Workers append in whatever order their probes finished: keep time order.
-        merged = _newest(sorted([*stored, *samples], key=lambda item: item[0]), length)
-        cache.set(_key(alias), merged, KEEP_SECONDS)
-    finally:
-        cache.delete(lock)
+        if not held:
+            logger.warning("history stayed locked; %d samples lost", lost)
+            return
+        keys = {_key(alias): alias for alias in by_alias}
+        found = sharedcache.get_many(keys)
+        if not sharedcache.available():  # a failed read is no empty history to overwrite
+            return
+        merged = {
+            # Workers append in whatever order their probes finished: keep time order.
+            key: _newest(sorted([*(found.get(key) or []), *by_alias[alias]], key=_at), length)
+            for key, alias in keys.items()
+        }
+        sharedcache.set_many(merged, KEEP_SECONDS)

@@ -25,7 +25,7 @@ COLLAPSE_AT = 5
 def conditions(row: AliasReport, warn_ms: float) -> tuple[str, ...]:
     """What an operator would say about this alias: ``("up", "slow")``, ``("down",)``..."""
     result = row.result
-    found = [result.status]
+    found: list[str] = [result.status]
     if result.ok and result.latency_ms is not None and result.latency_ms > warn_ms:
         found.append("slow")
     if result.read_only:

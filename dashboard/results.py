@@ -48,15 +48,15 @@ def aliases() -> list[str]:
 
 
 def _result_key(alias: str) -> str:
-    return f"dbhealth:result:{alias}:{fingerprint(alias)}"
+    return sharedcache.key("result", alias, fingerprint(alias))
 
 
 def _last_key(alias: str) -> str:
-    return f"dbhealth:last:{alias}:{fingerprint(alias)}"
+    return sharedcache.key("last", alias, fingerprint(alias))
 
 
 def _lock_key(alias: str) -> str:
-    return f"dbhealth:probing:{alias}:{fingerprint(alias)}"
+    return sharedcache.key("probing", alias, fingerprint(alias))
 
 
 # A result this process read from (or wrote to) the shared cache is reused for a moment,
@@ -121,7 +121,8 @@ def _await(wanted: list[str], deadline: Deadline) -> dict[str, ProbeResult]:
     while True:
         found.update(_cached([alias for alias in wanted if alias not in found]))
         left = deadline.remaining()
-        if len(found) == len(wanted) or left <= 0:
+        # Without the cache, nothing another process finds can reach this one.
+        if len(found) == len(wanted) or left <= 0 or not sharedcache.available():
             return found
         with _stored:
             _stored.wait(timeout=min(POLL_SECONDS, left))

@@ -78,12 +78,18 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def silent_port() -> Iterator[int]:
+def silent_listener() -> Iterator[SilentListener]:
+    """A loopback listener that accepts TCP connections and never answers."""
     listener = SilentListener()
     try:
-        yield listener.port
+        yield listener
     finally:
         listener.close()
+
+
+@pytest.fixture
+def silent_port(silent_listener: SilentListener) -> int:
+    return silent_listener.port
 
 
 # --- aliases added for one test ---------------------------------------------------------

@@ -132,3 +132,61 @@ def test_the_shipped_settings_bound_connects_and_route_only_to_existing_aliases(
 
     assert done.returncode == 0, done.stderr
     assert "dbhealth." not in done.stdout + done.stderr
+
+
+REDIS = "django.core.cache.backends.redis.RedisCache"
+
+
+@pytest.mark.parametrize(
+    ("location", "options", "flagged"),
+    [
+        ("redis://127.0.0.1:6379/0", {}, True),
+        ("redis://127.0.0.1:6379/0", {"socket_timeout": 0.25}, True),
+        ("redis://127.0.0.1:6379/0", {"socket_connect_timeout": 0.25, "socket_timeout": 30}, True),
+        (
+            "redis://127.0.0.1:6379/0",
+            {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+            False,
+        ),
+        ("redis://127.0.0.1:6379/0?socket_connect_timeout=0.5&socket_timeout=0.5", {}, False),
+        # One server of two left unbounded is enough to hang a request.
+        (
+            "redis://a:6379/0?socket_timeout=0.5,redis://b:6379/0",
+            {"socket_connect_timeout": 1},
+            True,
+        ),
+    ],
+)
+def test_a_redis_cache_without_both_socket_timeouts_is_a_warning(
+    settings, location, options, flagged
+) -> None:
+    settings.CACHES = {"default": {"BACKEND": REDIS, "LOCATION": location, "OPTIONS": options}}
+
+    found = dbhealth_messages(id="dbhealth.W005")
+
+    assert bool(found) is flagged
+    if flagged:
+        assert "socket_connect_timeout" in found[0].hint and "socket_timeout" in found[0].hint
+        assert found[0].obj == "CACHES['default']"
+
+
+def test_the_cache_timeout_check_looks_at_the_cache_dbhealth_uses(settings) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {"BACKEND": REDIS, "LOCATION": "redis://127.0.0.1:6379/0"},
+    }
+    assert dbhealth_messages(id="dbhealth.W005") == []
+
+    settings.DBHEALTH = {**settings.DBHEALTH, "CACHE": "shared"}
+    (warning,) = dbhealth_messages(id="dbhealth.W005")
+
+    assert "Cache 'shared' (RedisCache) has no" in warning.msg
+
+
+def test_a_pymemcache_cache_without_timeouts_is_a_warning(settings) -> None:
+    backend = "django.core.cache.backends.memcached.PyMemcacheCache"
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "127.0.0.1:11211"}}
+
+    (warning,) = dbhealth_messages(id="dbhealth.W005")
+
+    assert "'connect_timeout': 0.25, 'timeout': 0.25" in warning.hint

@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import cache, caches
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -21,6 +23,8 @@ from dashboard.probes import probe, probe_all
 from dashboard.templatetags.dbhealth_history import draw
 from tests.conftest import mysql_like
 from tests.processes import run_together
+from tests.redisserver import RedisServer
+from tests.servers import SilentListener
 from tests.test_command import servers_env
 from tests.test_results import REDIS_URL
 
@@ -100,13 +104,13 @@ def test_a_probe_never_waits_for_the_history_lock_and_its_sample_is_kept(
     settings: Any,
 ) -> None:
     """A writer holding the lock (another worker, say) delays the sample, not the probe."""
-    cache.add(history._lock_key("local"), True, 30)
+    cache.add(history.LOCK_KEY, True, 30)
     result = probe("local")
 
     assert result.ok
     assert not history.flush(0.3)  # the writer is waiting for the lock
     assert history.window("local").samples == ()
-    cache.delete(history._lock_key("local"))
+    cache.delete(history.LOCK_KEY)
     assert [s.at for s in _window("local").samples] == [result.checked_at]
 
 
@@ -123,7 +127,63 @@ def test_an_unreachable_cache_costs_the_history_not_the_probe(
         assert history.window("second_db").samples == ()
 
     assert result.ok
-    assert "history samples lost" in caplog.text
+    assert "cache 'default' failed (ConnectionError); working without it for 5 s" in caplog.text
+
+
+def test_a_cache_that_never_answers_costs_one_socket_timeout_not_one_per_batch(
+    silent_listener: SilentListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis = _redis(f"redis://127.0.0.1:{silent_listener.port}/0")
+    with override_settings(CACHES={"default": redis}), caplog.at_level(logging.WARNING):
+        started = time.monotonic()
+        results = [probe("local") for _ in range(3)]
+        assert history.flush(10)
+        results += [probe("local") for _ in range(3)]
+        assert history.flush(10)
+        history.windows(["local"])
+        elapsed = time.monotonic() - started
+
+    assert all(result.ok for result in results)
+    assert elapsed < 1.5  # one 0.25 s socket timeout, then the back-off skips the cache
+    assert caplog.text.count("working without it") == 1
+
+
+def _redis(location: str) -> dict[str, Any]:
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": f"dbhealth-test-{uuid.uuid4().hex}",
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    }
+
+
+class CountingConnection(redis.Connection):
+    """A real redis-py connection that counts what it sends: each send is one round trip
+    (a pipeline sends all its commands at once, then reads their replies)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_a_batch_costs_as_many_redis_round_trips_for_250_aliases_as_for_10() -> None:
+    """One lock, one read and one write for every alias of the batch, not four per alias."""
+    with RedisServer() as server:
+        counted = _redis(server.url)
+        counted["OPTIONS"]["connection_class"] = CountingConnection
+        with override_settings(CACHES={"default": counted}):
+            history._append({"warm-up": [(time.time(), "up", 1.0)]})  # the connection's setup
+            trips = {}
+            for count in (10, 250):
+                before = CountingConnection.sent
+                history._append({f"tenant{i}": [(time.time(), "up", 1.0)] for i in range(count)})
+                trips[count] = CountingConnection.sent - before
+            stored = history.windows([f"tenant{i}" for i in range(250)])
+
+    assert trips == {10: 4, 250: 4}
+    assert [len(stored[f"tenant{i}"].samples) for i in (0, 9, 10, 249)] == [2, 2, 1, 1]
 
 
 # --- shared by processes through Redis ------------------------------------------------------

@@ -156,7 +156,7 @@ def test_a_cache_outage_falls_back_to_probing(settings, closed_port, client, cap
 
     assert result.ok
     assert response.status_code == 200 and response.json()["status"] == "pass"
-    assert "cache 'default' failed (ConnectionError); probing without it" in caplog.text
+    assert "cache 'default' failed (ConnectionError); working without it" in caplog.text
 
 
 def test_results_survive_pickling_for_shared_caches() -> None:
