@@ -9,11 +9,13 @@ line with a count, so 200 tenants on one server cost one row to render and to po
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from dashboard.history import Window
 from dashboard.report import AliasReport, Report
 
 # The conditions an alias can be in, in the order the summary names them.
@@ -129,7 +131,15 @@ def server_of(row: AliasReport) -> str:
     return f"{result.vendor}:{result.host or 'local'}:{result.port or ''}"
 
 
-def build(found: Report, page_filter: Filter, *, warn_ms: float) -> Overview:
+def build(
+    found: Report,
+    page_filter: Filter,
+    *,
+    warn_ms: float,
+    windows: Callable[[list[str]], Mapping[str, Window]] | None = None,
+) -> Overview:
+    """The page for ``found``; ``windows`` reads the latency history of the aliases that
+    are shown in full (a collapsed group's history is never read)."""
     counts: Counter[str] = Counter()
     for row in found.rows:
         counts.update(conditions(row, warn_ms))
@@ -140,6 +150,8 @@ def build(found: Report, page_filter: Filter, *, warn_ms: float) -> Overview:
     groups = tuple(_group(server, rows, page_filter, warn_ms) for server, rows in by_server.items())
     # Groups with trouble first; within them, settings order.
     groups = tuple(sorted(groups, key=lambda group: group.healthy))
+    if windows is not None:
+        groups = _with_history(groups, windows)
     attention = tuple(row for row in shown if needs_attention(row, warn_ms))
     every_server = {server_of(row): row.result.location for row in found.rows}
     return Overview(
@@ -181,3 +193,16 @@ def _group(
             collapsed=True,
         )
     return group
+
+
+def _with_history(
+    groups: tuple[ServerGroup, ...], windows: Callable[[list[str]], Mapping[str, Window]]
+) -> tuple[ServerGroup, ...]:
+    read = windows([row.alias for group in groups for row in group.rows])
+    return tuple(
+        dataclasses.replace(
+            group,
+            rows=tuple(dataclasses.replace(row, history=read.get(row.alias)) for row in group.rows),
+        )
+        for group in groups
+    )

@@ -22,8 +22,9 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django_htmx.http import push_url
 
-from dashboard import report
+from dashboard import history, overview, report
 from dashboard import results as results_source
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
@@ -32,6 +33,8 @@ from dashboard.report import Report
 TABLE_TEMPLATE = "dashboard/_alias_table.html"
 ROW_TEMPLATE = "dashboard/_alias_row.html"
 VITALS_TEMPLATE = "dashboard/_vitals.html"
+# id of the page's filter form; HTMX sends it as HX-Trigger when the filter changes.
+FILTER_ID = "dbhealth-filter"
 
 
 def _deadline() -> Deadline:
@@ -40,13 +43,25 @@ def _deadline() -> Deadline:
 
 
 def _page_report() -> Report:
-    return report.build(deadline=_deadline(), with_drift=True, with_history=True)
+    # History is read later, for the aliases the page shows in full only.
+    return report.build(deadline=_deadline(), with_drift=True)
 
 
-def _table_context(found: Report, *, pinged: str | None = None) -> dict[str, Any]:
+def _table_context(
+    found: Report, *, request: HttpRequest, pinged: str | None = None
+) -> dict[str, Any]:
     config = get_settings()
+    page_filter = overview.Filter.from_query(request.GET)
     return {
-        "rows": found.rows,
+        "overview": overview.build(
+            found,
+            page_filter,
+            warn_ms=config.warn_ms,
+            windows=lambda aliases: history.windows(aliases, current=found.results),
+        ),
+        "conditions": overview.CONDITIONS,
+        "show_details": True,
+        "can_ping": True,
         "history_length": config.history_length,
         "summary": found.summary,
         "critical_aliases": found.critical_aliases,
@@ -59,14 +74,22 @@ def _table_context(found: Report, *, pinged: str | None = None) -> dict[str, Any
 def db_health_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
     context = {
         **site.each_context(request),
-        **_table_context(_page_report()),
+        **_table_context(_page_report(), request=request),
         "title": "Database health",
     }
     return TemplateResponse(request, "dashboard/db_health.html", context)
 
 
 def db_health_table(request: HttpRequest, site: AdminSite) -> TemplateResponse:
-    return TemplateResponse(request, TABLE_TEMPLATE, _table_context(_page_report()))
+    response = TemplateResponse(
+        request, TABLE_TEMPLATE, _table_context(_page_report(), request=request)
+    )
+    if request.headers.get("HX-Trigger") == FILTER_ID:
+        # The filter is in the page's URL, so an on-call link can point at it.
+        query = overview.Filter.from_query(request.GET).query_string()
+        page_url = reverse("admin:dbhealth", current_app=site.name)
+        push_url(response, f"{page_url}?{query}" if query else page_url)
+    return response
 
 
 def _unknown_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponseRedirect:
@@ -84,7 +107,7 @@ def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
                          with_history=True)  # fmt: skip
     pinged = found.row(alias).result
     if getattr(request, "htmx", False):
-        context = {**_table_context(found, pinged=alias), "row": found.row(alias)}
+        context = {**_table_context(found, request=request, pinged=alias), "row": found.row(alias)}
         return TemplateResponse(request, ROW_TEMPLATE, context)
     if pinged.ok:
         messages.success(request, f"Pinged {alias}: up, {pinged.latency_ms:.1f} ms.")

@@ -1,0 +1,85 @@
+"""The db-health page with many aliases and long errors: it fits every width, and filters.
+
+Seven aliases of the real PostgreSQL server fail with a 400-character error (an unknown
+server setting named in their options), beside the three that are up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.conftest import postgres_like
+
+WIDTHS = (1280, 1024, 768, 390)
+BROKEN = [f"tenant_{n}" for n in range(7)]
+
+
+@pytest.fixture
+def long_errors(add_alias) -> list[str]:
+    for alias in BROKEN:
+        add_alias(alias, **postgres_like(OPTIONS={"options": f"-c {'x' * 380}{alias}=1"}))
+    return BROKEN
+
+
+def fits(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_page_and_the_alias_page_fit_the_window(
+    admin_page: Page, live_server: Any, long_errors: list[str], width: int
+) -> None:
+    admin_page.set_viewport_size({"width": width, "height": 900})
+
+    admin_page.goto(f"{live_server.url}/admin/db-health/")
+    expect(admin_page.locator('tr[data-alias="tenant_0"]')).to_have_attribute("data-status", "down")
+    assert fits(admin_page), f"db-health page wider than {width} px"
+    # Errors are shortened; the whole text is one click away.
+    error = admin_page.locator('tr[data-alias="tenant_0"] .dbhealth-error details')
+    expect(error).to_have_count(1)
+    for scheme in ("light", "dark"):
+        admin_page.emulate_media(color_scheme=scheme)
+        screenshot(admin_page, f"many-aliases-{width}-{scheme}")
+
+    for alias in ("tenant_0", "default"):
+        admin_page.goto(f"{live_server.url}/admin/db-health/{alias}/")
+        expect(admin_page.locator("#content-main")).to_be_visible()
+        assert fits(admin_page), f"alias page of {alias} wider than {width} px"
+    screenshot(admin_page, f"alias-page-{width}")
+
+
+def test_filtering_to_down_shows_exactly_the_down_aliases_and_keeps_it_in_the_url(
+    admin_page: Page, live_server: Any, long_errors: list[str]
+) -> None:
+    admin_page.goto(f"{live_server.url}/admin/db-health/")
+    expect(admin_page.locator("tr[data-alias]")).to_have_count(10)
+
+    admin_page.select_option('#dbhealth-filter select[name="status"]', "down")
+
+    expect(admin_page.locator("tr[data-alias]")).to_have_count(len(BROKEN))
+    shown = admin_page.locator("tr[data-alias]").evaluate_all(
+        "rows => rows.map(row => row.dataset.alias)"
+    )
+    assert sorted(shown) == sorted(BROKEN)
+    expect(admin_page).to_have_url(f"{live_server.url}/admin/db-health/?status=down")
+
+    # The same link opened afresh, without JavaScript's help, shows the same aliases.
+    admin_page.goto(f"{live_server.url}/admin/db-health/?status=down&q=tenant_3")
+    expect(admin_page.locator("tr[data-alias]")).to_have_count(1)
+    expect(admin_page.locator('tr[data-alias="tenant_3"]')).to_be_visible()
+
+
+def test_the_summary_lists_what_needs_attention_first(
+    admin_page: Page, live_server: Any, long_errors: list[str]
+) -> None:
+    admin_page.goto(f"{live_server.url}/admin/db-health/")
+
+    summary = admin_page.locator(".dbhealth-summary")
+    expect(summary).to_contain_text("10 aliases on")
+    expect(summary.locator('[data-condition="down"]')).to_have_text("7 down")
+    attention = admin_page.locator(".dbhealth-attention li[data-alias]")
+    expect(attention).to_have_count(7)
