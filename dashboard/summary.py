@@ -31,10 +31,6 @@ class Summary:
     slowest: ProbeResult | None
 
     @property
-    def failing(self) -> int:
-        return self.down + self.timeout
-
-    @property
     def text(self) -> str:
         parts = [f"{self.up} up"]
         if self.down:
