@@ -123,6 +123,11 @@ class Overview:
     def summary_parts(self) -> list[tuple[str, int]]:
         return [(c, self.counts[c]) for c in CONDITIONS if self.counts.get(c)]
 
+    @property
+    def summary_links(self) -> list[tuple[str, int, str]]:
+        """(condition, count, the query string that filters to it) for the summary line."""
+        return [(c, n, self.filter.query_string(status=c)) for c, n in self.summary_parts]
+
 
 def server_of(row: AliasReport) -> str:
     result = row.result

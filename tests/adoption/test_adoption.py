@@ -54,7 +54,7 @@ def test_db_health_lists_the_sites_own_aliases(admin_client: Client, site: str) 
     assert response.status_code == 200
     for alias in SITE_ALIASES:
         assert f'data-alias="{alias}" data-status="up"' in html
-    assert "3 up of 3" in html
+    assert "3 aliases on 3 servers" in html and 'data-condition="up">3 up<' in html
     assert "postgresql" in html and "mysql" in html and "sqlite" in html
     assert "127.0.0.1:5432" in html and "127.0.0.1:3306" in html
     assert 'data-alias="second_db"' not in html  # nothing of this project's own aliases
@@ -93,13 +93,17 @@ def test_every_admin_page_links_to_db_health(admin_client: Client, site: str) ->
 
 
 @pytest.mark.parametrize("site", ADMIN_SITES)
-def test_ping_now_from_htmx_returns_only_the_table(admin_client: Client, site: str) -> None:
+def test_ping_now_from_htmx_returns_only_the_row_of_its_alias(
+    admin_client: Client, site: str
+) -> None:
     response = admin_client.post(f"{site}db-health/reporting/ping/", headers={"HX-Request": "true"})
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<div id="dbhealth-table"')
-    assert 'data-alias="reporting" data-status="up"' in html
+    assert html.lstrip().startswith(
+        '<tr id="alias-reporting" data-alias="reporting" data-status="up"'
+    )
+    assert f'hx-post="{site}db-health/reporting/ping/"' in html
 
 
 def test_the_custom_site_keeps_its_own_branding(admin_client: Client) -> None:
