@@ -144,6 +144,8 @@ DBHEALTH = {
     "METRICS_PUBLIC": env.bool("DBHEALTH_METRICS_PUBLIC", default=False),
     "WARN_MS": _number("DBHEALTH_WARN_MS", 1000.0, unit="milliseconds"),
     "HISTORY_LENGTH": int(_number("DBHEALTH_HISTORY_LENGTH", 120, minimum=1, unit="probes")),
+    "FALL": int(_number("DBHEALTH_FALL", 1, minimum=1, unit="probes")),
+    "RISE": int(_number("DBHEALTH_RISE", 1, minimum=1, unit="probes")),
 }
 
 AUTH_PASSWORD_VALIDATORS = [
