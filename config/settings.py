@@ -146,6 +146,8 @@ DBHEALTH = {
     "WARN_MS": _number("DBHEALTH_WARN_MS", 1000.0, unit="milliseconds"),
     "HISTORY_LENGTH": int(_number("DBHEALTH_HISTORY_LENGTH", 120, minimum=1, unit="probes")),
     "CACHE_BACKOFF": _number("DBHEALTH_CACHE_BACKOFF", 5.0),
+    "FALL": int(_number("DBHEALTH_FALL", 1, minimum=1, unit="probes")),
+    "RISE": int(_number("DBHEALTH_RISE", 1, minimum=1, unit="probes")),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

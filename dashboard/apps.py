@@ -13,7 +13,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard import checks as dbhealth_checks
-        from dashboard import history
+        from dashboard import history, readiness
         from dashboard.metrics import observe_probe
         from dashboard.probes import probe_finished
 
@@ -21,6 +21,7 @@ class DashboardConfig(AppConfig):
             checks.register(check, "dbhealth")
         probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")
         probe_finished.connect(history.record, dispatch_uid="dashboard.history.record")
+        probe_finished.connect(readiness.record, dispatch_uid="dashboard.readiness.record")
 
 
 class DBHealthAdminConfig(admin_apps.AdminConfig):

@@ -209,6 +209,23 @@ def check_cache_timeouts(
     ]
 
 
+def check_hysteresis(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    configured = getattr(settings, "DBHEALTH", {})
+    messages: list[CheckMessage] = []
+    for name in ("FALL", "RISE", "FLAP_CHANGES"):
+        value = configured.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            messages.append(
+                Error(
+                    f"DBHEALTH[{name!r}] must be a whole number of probes, 1 or more; "
+                    f"got {value!r} (read as 1).",
+                    obj=f"DBHEALTH[{name!r}]",
+                    id="dbhealth.E004",
+                )
+            )
+    return messages
+
+
 ALL = (
     check_alias_references,
     check_alias_names,
@@ -217,4 +234,5 @@ ALL = (
     check_metrics_exposure,
     check_router,
     check_cache_timeouts,
+    check_hysteresis,
 )

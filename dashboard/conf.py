@@ -38,6 +38,15 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PROBES_PER_SERVER": 8,
     # Probe connections open at once from one process (its worker threads).
     "MAX_PROBES": 16,
+    # Hysteresis of the verdict: consecutive failed probes before an alias that passes is
+    # reported failing (FALL), consecutive good ones before a failing alias passes again
+    # (RISE). 1 and 1: every probe decides on its own.
+    "FALL": 1,
+    "RISE": 1,
+    # An alias whose verdict changed FLAP_CHANGES times within FLAP_WINDOW seconds is
+    # shown (and exported) as flapping.
+    "FLAP_CHANGES": 3,
+    "FLAP_WINDOW": 600.0,
 }
 
 
@@ -56,9 +65,19 @@ class DBHealthSettings:
     metrics_public: bool
     max_probes_per_server: int
     max_probes: int
+    fall: int
+    rise: int
+    flap_changes: int
+    flap_window: float
 
 
 _built: tuple[object, DBHealthSettings] | None = None
+
+
+def _probes(value: Any) -> int:
+    # A count below 1 (or not a count) is read as 1, so every page still answers; system
+    # check dbhealth.E004 names the setting.
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def get_settings() -> DBHealthSettings:
@@ -83,6 +102,10 @@ def get_settings() -> DBHealthSettings:
         metrics_public=bool(merged["METRICS_PUBLIC"]),
         max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
         max_probes=int(merged["MAX_PROBES"]),
+        fall=_probes(merged["FALL"]),
+        rise=_probes(merged["RISE"]),
+        flap_changes=_probes(merged["FLAP_CHANGES"]),
+        flap_window=float(merged["FLAP_WINDOW"]),
     )
     _built = (configured, built)
     return built

@@ -1,7 +1,8 @@
 """Endpoints for load balancers and orchestrators.
 
-``/health/`` answers from the cached results (``results.latest()``), so a burst of
-probes from a load balancer costs at most one ping per alias per cache TTL.
+``/health/`` answers from the cached results (a ``report.build`` that is not fresh), so
+a burst of probes from a load balancer costs at most one ping per alias per cache TTL;
+each alias's status is the verdict it is held at (FALL/RISE, ``dashboard.readiness``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dashboard import healthjson, results
+from dashboard import healthjson, report, results
 from dashboard.conf import get_settings
+from dashboard.deadline import Deadline
 
 
 class Access(Enum):
@@ -63,10 +65,8 @@ def health(request: HttpRequest) -> JsonResponse:
         if unknown:
             message = "unknown database alias: " + ", ".join(repr(a) for a in unknown)
             return _health_json(healthjson.error_document(message), 400)
-    latest = results.latest(wanted)
-    body = healthjson.document(
-        latest, get_settings().critical_aliases, detailed=access is Access.DETAILED
-    )
+    found = report.build(wanted, deadline=Deadline.after(get_settings().timeout))
+    body = healthjson.document(found, detailed=access is Access.DETAILED)
     return _health_json(body, healthjson.HTTP_STATUS[body["status"]])
 
 

@@ -1,17 +1,16 @@
 """Probe results as an ``application/health+json`` document (IETF health-check draft).
 
-Pure functions of ``ProbeResult`` lists: ``/health/`` and ``dbhealth --json`` print
+Pure functions of a ``Report``: ``/health/`` and ``dbhealth --json`` print
 what these return. Anonymous callers get statuses and latencies; the detailed form
 adds where each alias is, what runs there and why it failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dashboard.probes import ProbeResult
-from dashboard.summary import Verdict, alias_verdict, summarize
+from dashboard.report import AliasReport, Report
+from dashboard.summary import Verdict
 
 MEDIA_TYPE = "application/health+json"
 MEASUREMENT = "responseTime"
@@ -25,18 +24,24 @@ def check_key(alias: str) -> str:
     return f"{alias}:{MEASUREMENT}"
 
 
-def check(
-    result: ProbeResult, critical_aliases: Iterable[str], *, detailed: bool
-) -> dict[str, Any]:
-    """One alias's entry of ``checks``: observedValue is connect + query in ms."""
+def check(row: AliasReport, *, detailed: bool) -> dict[str, Any]:
+    """One alias's entry of ``checks``: observedValue is connect + query in ms; ``status``
+    is the verdict the alias is held at, ``lastProbe`` what its last probe alone says."""
+    result = row.result
     entry: dict[str, Any] = {
         "componentId": result.alias,
         "componentType": "datastore",
         "observedValue": result.latency_ms,
         "observedUnit": "ms",
-        "status": alias_verdict(result, critical_aliases),
+        "status": row.verdict,
         "time": result.checked_at.isoformat(),
+        "lastProbe": row.probe_verdict,
+        "flapping": row.is_flapping,
     }
+    if row.readiness is not None:
+        entry["since"] = row.readiness.since_at.isoformat()
+        entry["probesSince"] = row.readiness.probes
+        entry["output"] = "; ".join(text for text in (row.held, row.flapping_text) if text)
     if detailed:
         entry.update(
             {
@@ -55,19 +60,12 @@ def check(
     return entry
 
 
-def document(
-    results: Sequence[ProbeResult], critical_aliases: Iterable[str], *, detailed: bool
-) -> dict[str, Any]:
-    critical = tuple(critical_aliases)
-    summary = summarize(results, critical)
+def document(found: Report, *, detailed: bool) -> dict[str, Any]:
     return {
-        "status": summary.verdict,
+        "status": found.summary.verdict,
         "description": "database aliases",
-        "notes": [summary.text],
-        "checks": {
-            check_key(result.alias): [check(result, critical, detailed=detailed)]
-            for result in results
-        },
+        "notes": [found.summary.text],
+        "checks": {check_key(row.alias): [check(row, detailed=detailed)] for row in found.rows},
     }
 
 

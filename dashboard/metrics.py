@@ -1,7 +1,8 @@
 """``/metrics``: Prometheus text from the app's own registry (not the global one).
 
-``dbhealth_up`` is read from the cached ``results.latest()`` at scrape time, so
-scrapes cannot ping more often than the cache TTL. The latency histogram and the
+``dbhealth_up`` and ``dbhealth_verdict`` are read from the cached results at scrape time
+(a ``report.build`` that is not fresh), so scrapes cannot ping more often than the
+cache TTL. The latency histogram and the
 failure counter are fed by ``probe_finished``: they count the probes this process ran.
 """
 
@@ -17,10 +18,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import drift, results, vitals
+from dashboard import drift, report, results, vitals
 from dashboard.conf import get_settings
+from dashboard.deadline import Deadline
 from dashboard.health import Access, caller_access
 from dashboard.probes import ProbeResult
+from dashboard.summary import Verdict
 
 REGISTRY = CollectorRegistry()
 
@@ -42,9 +45,13 @@ FAILURES = Counter(
 )
 
 
+VERDICT_VALUE: dict[Verdict, float] = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
+
+
 class UpCollector:
-    """``dbhealth_up{alias,vendor}`` (1 when the latest result is up, else 0) and the two
-    phases of that latest probe, ``dbhealth_connect_seconds`` and ``dbhealth_query_seconds``."""
+    """``dbhealth_up{alias,vendor}`` (1 when the latest result is up, else 0), the two
+    phases of that latest probe, ``dbhealth_connect_seconds`` and ``dbhealth_query_seconds``,
+    and the held verdict: ``dbhealth_verdict`` and ``dbhealth_flapping``."""
 
     def collect(self) -> Iterable[Metric]:
         gauge = GaugeMetricFamily(
@@ -62,14 +69,31 @@ class UpCollector:
                 labels=["alias"],
             ),
         }
-        for result in results.latest():
+        verdict = GaugeMetricFamily(
+            "dbhealth_verdict",
+            "The verdict the alias is held at (FALL/RISE probes in a row change it):"
+            " 1 pass, 0.5 warn (a non-critical alias down), 0 fail.",
+            labels=["alias"],
+        )
+        flapping = GaugeMetricFamily(
+            "dbhealth_flapping",
+            "1 while the alias's verdict changed FLAP_CHANGES times within FLAP_WINDOW.",
+            labels=["alias"],
+        )
+        found = report.build(deadline=Deadline.after(get_settings().timeout))
+        for row in found.rows:
+            result = row.result
             gauge.add_metric([result.alias, result.vendor], 1.0 if result.ok else 0.0)
             if result.connect_ms is not None:
                 phases["connect"].add_metric([result.alias], result.connect_ms / 1000)
             if result.query_ms is not None:
                 phases["query"].add_metric([result.alias], result.query_ms / 1000)
+            verdict.add_metric([row.alias], VERDICT_VALUE[row.verdict])
+            flapping.add_metric([row.alias], 1.0 if row.is_flapping else 0.0)
         yield gauge
         yield from phases.values()
+        yield verdict
+        yield flapping
 
 
 REGISTRY.register(UpCollector())

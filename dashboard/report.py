@@ -2,9 +2,10 @@
 
 ``build()`` spends one ``Deadline`` (made by the view or the command) on everything the
 answer needs: the probe results (cached or fresh, single flight), migrations drift
-(riding on the probes' own connections where a probe is made), server vitals, and the
-latency history. The HTML page, health+json, the Nagios line and the metrics all read
-the same ``Report``; they are pure functions of it.
+(riding on the probes' own connections where a probe is made), server vitals, the
+latency history, and the verdict each alias is held at (``dashboard.readiness``: only
+FALL failed or RISE good probes in a row change it). The HTML page, health+json, the
+Nagios line and the metrics all read the same ``Report``; they are pure functions of it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard import drift, history, results, vitals
+from dashboard import drift, history, readiness, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
 from dashboard.probes import Extra, ProbeResult
+from dashboard.readiness import Readiness
 from dashboard.summary import Summary, Verdict, alias_verdict, summarize
 from dashboard.vitals import Vitals
 
@@ -28,15 +30,38 @@ class AliasReport:
     """Everything one answer says about one alias."""
 
     result: ProbeResult
+    # The verdict the alias is held at; ``probe_verdict`` is what its last probe alone says.
     verdict: Verdict
     is_critical: bool
     history: Window | None = None
     drift: Drift | None = None
     vitals: Vitals | None = None
+    readiness: Readiness | None = None
+    probe_verdict: Verdict = "pass"
+    is_flapping: bool = False
 
     @property
     def alias(self) -> str:
         return self.result.alias
+
+    @property
+    def held(self) -> str:
+        """``down for 3 min 12 s, 41 failed probes; last probe good, 1 of 2 before it
+        turns up``; empty before the first probe is recorded."""
+        if self.readiness is None:
+            return ""
+        config = get_settings()
+        holding = self.readiness.holding(fall=config.fall, rise=config.rise)
+        return "; ".join(part for part in (self.readiness.describe(), holding) if part)
+
+    @property
+    def flapping_text(self) -> str:
+        """``flapping: 4 changes in 10 min``; empty when the alias is steady."""
+        if not self.is_flapping or self.readiness is None:
+            return ""
+        window = get_settings().flap_window
+        changes = self.readiness.changes_within(window)
+        return f"flapping: {changes} changes in {readiness.duration(window)}"
 
 
 @dataclass(frozen=True)
@@ -67,24 +92,36 @@ def from_results(
     windows: Mapping[str, Window] | None = None,
     vitals_read: Mapping[str, Vitals] | None = None,
     critical_aliases: Iterable[str] | None = None,
+    held: Mapping[str, Readiness] | None = None,
 ) -> Report:
-    """A report of literal results (what ``build`` ends with; tests build them directly)."""
+    """A report of literal results (what ``build`` ends with; tests build them directly).
+
+    ``held``: the readiness of the aliases; an alias without one is judged by its probe."""
     listed = list(found)
-    critical = tuple(
-        get_settings().critical_aliases if critical_aliases is None else critical_aliases
-    )
-    rows = tuple(
-        AliasReport(
-            result=result,
-            verdict=alias_verdict(result, critical),
-            is_critical=result.alias in critical,
-            history=(windows or {}).get(result.alias),
-            drift=(drifts or {}).get(result.alias),
-            vitals=(vitals_read or {}).get(result.alias),
+    config = get_settings()
+    critical = tuple(config.critical_aliases if critical_aliases is None else critical_aliases)
+    rows = []
+    for result in listed:
+        state = (held or {}).get(result.alias)
+        passing = None if state is None else state.passing
+        flapping = state is not None and state.is_flapping(config.flap_changes, config.flap_window)
+        rows.append(
+            AliasReport(
+                result=result,
+                verdict=alias_verdict(result, critical, passing=passing),
+                is_critical=result.alias in critical,
+                history=(windows or {}).get(result.alias),
+                drift=(drifts or {}).get(result.alias),
+                vitals=(vitals_read or {}).get(result.alias),
+                readiness=state,
+                probe_verdict=alias_verdict(result, critical),
+                is_flapping=flapping,
+            )
         )
-        for result in listed
+    verdicts = {row.alias: row.verdict for row in rows}
+    return Report(
+        rows=tuple(rows), summary=summarize(listed, critical, verdicts), critical_aliases=critical
     )
-    return Report(rows=rows, summary=summarize(listed, critical), critical_aliases=critical)
 
 
 def build(
@@ -116,7 +153,11 @@ def build(
         )
     vitals_read = _vitals(found, vitals_wanted, riding, deadline)
     windows = history.windows([r.alias for r in found], current=found) if with_history else None
-    return from_results(found, drifts=drifts, windows=windows, vitals_read=vitals_read)
+    # Outcomes of the probes made here are stored before the answer leaves (bounded by the
+    # deadline), so the next answer, from any worker, counts them.
+    readiness.flush(deadline.remaining())
+    held = readiness.states([r.alias for r in found], current=found)
+    return from_results(found, drifts=drifts, windows=windows, vitals_read=vitals_read, held=held)
 
 
 def _vitals(

@@ -1,12 +1,13 @@
 """Turn probe results into one verdict: pass, warn or fail, and a line for humans.
 
-Pure functions of ``ProbeResult`` lists, shared by the admin page, /health/ and the
+Pure functions of ``ProbeResult`` lists (and the state each alias is held at, see
+``dashboard.readiness``), shared by the admin page, /health/ and the
 ``dbhealth`` command so every interface gives the same answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,8 +16,12 @@ from dashboard.probes import ProbeResult
 Verdict = Literal["pass", "warn", "fail"]
 
 
-def alias_verdict(result: ProbeResult, critical_aliases: Iterable[str]) -> Verdict:
-    if result.ok:
+def alias_verdict(
+    result: ProbeResult, critical_aliases: Iterable[str], *, passing: bool | None = None
+) -> Verdict:
+    """``passing`` is the state the alias is held at (``dashboard.readiness``); without
+    one, the probe decides."""
+    if result.ok if passing is None else passing:
         return "pass"
     return "fail" if result.alias in set(critical_aliases) else "warn"
 
@@ -43,9 +48,16 @@ class Summary:
         return line
 
 
-def summarize(results: Sequence[ProbeResult], critical_aliases: Iterable[str]) -> Summary:
+def summarize(
+    results: Sequence[ProbeResult],
+    critical_aliases: Iterable[str],
+    held: Mapping[str, Verdict] | None = None,
+) -> Summary:
+    """``held``: the verdict each alias is held at, where it differs from its last probe."""
     critical = set(critical_aliases)
-    verdicts = {alias_verdict(result, critical) for result in results}
+    verdicts = {
+        (held or {}).get(result.alias) or alias_verdict(result, critical) for result in results
+    }
     verdict: Verdict = "fail" if "fail" in verdicts else "warn" if "warn" in verdicts else "pass"
     up = [result for result in results if result.ok]
     return Summary(

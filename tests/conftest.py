@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
+from dashboard import readiness
 from dashboard.probes import ProbeResult, in_flight, probe_finished, wait_idle
 from dashboard.results import forget_local
 from tests.faultproxy import FaultProxy
@@ -23,10 +24,12 @@ from tests.servers import SilentListener, unused_port
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Each test starts with no cached probe results from the one before."""
+    """Each test starts with no cached probe results (nor readiness) from the one before."""
+    readiness.flush()
     cache.clear()
     forget_local()
     yield
+    readiness.flush()
     cache.clear()
     forget_local()
 

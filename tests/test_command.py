@@ -72,7 +72,8 @@ def test_every_alias_up_is_ok_with_an_aligned_table() -> None:
     lines = out.splitlines()
     assert status == 0
     assert lines[0].split() == [
-        "ALIAS", "STATUS", "VENDOR", "WHERE", "DATABASE", "CONNECT", "QUERY", "VERSION", "ERROR",
+        "ALIAS", "STATUS", "VENDOR", "WHERE", "DATABASE", "CONNECT", "QUERY", "VERDICT", "HELD",
+        "VERSION", "ERROR",
     ]  # fmt: skip
     rows = {line.split()[0]: line for line in lines[1:4]}
     assert set(rows) == {"default*", "second_db", "local"}

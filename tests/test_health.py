@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from dashboard import healthjson
+from dashboard import healthjson, report
 from dashboard.probes import probe, probe_all
 from tests.conftest import mysql_like, postgres_like
 from tests.test_results import burst
@@ -19,6 +19,11 @@ ANONYMOUS_FIELDS = {
     "observedUnit",
     "status",
     "time",
+    "lastProbe",
+    "flapping",
+    "since",
+    "probesSince",
+    "output",
 }
 DETAIL_FIELDS = {"vendor", "host", "port", "version", "error"}
 
@@ -191,14 +196,20 @@ def test_fifty_concurrent_requests_probe_each_alias_once(probes, settings) -> No
     assert probes.counts == {"default": 1, "second_db": 1, "local": 1}
 
 
-def test_the_presenter_is_a_pure_function_of_results(dead) -> None:
-    found = probe_all(["default", dead])
+def test_the_presenter_is_a_pure_function_of_a_report(dead) -> None:
+    found = report.from_results(probe_all(["default", dead]), critical_aliases=["default"])
 
-    anonymous = healthjson.document(found, ["default"], detailed=False)
-    detailed = healthjson.document(found, ["default"], detailed=True)
+    anonymous = healthjson.document(found, detailed=False)
+    detailed = healthjson.document(found, detailed=True)
 
     assert anonymous["status"] == detailed["status"] == "warn"
     assert healthjson.HTTP_STATUS[anonymous["status"]] == 200
-    assert set(anonymous["checks"]["dead:responseTime"][0]) == ANONYMOUS_FIELDS
+    # No readiness recorded in a literal report: the probe alone decides.
+    assert set(anonymous["checks"]["dead:responseTime"][0]) == ANONYMOUS_FIELDS - {
+        "since",
+        "probesSince",
+        "output",
+    }
     assert detailed["checks"]["dead:responseTime"][0]["probe"] == "down"
-    assert healthjson.document(found, ["default", dead], detailed=False)["status"] == "fail"
+    critical = report.from_results(found.results, critical_aliases=["default", dead])
+    assert healthjson.document(critical, detailed=False)["status"] == "fail"

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from argparse import ArgumentTypeError
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -24,9 +24,13 @@ from dashboard import drift, healthjson, report, results
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
-from dashboard.probes import ProbeResult
+from dashboard.report import Report
 
-COLUMNS = ("ALIAS", "STATUS", "VENDOR", "WHERE", "DATABASE", "CONNECT", "QUERY", "VERSION", "ERROR")
+# STATUS is the last probe; VERDICT the state the alias is held at (FALL/RISE), HELD since when.
+COLUMNS = (
+    "ALIAS", "STATUS", "VENDOR", "WHERE", "DATABASE", "CONNECT", "QUERY", "VERDICT", "HELD",
+    "VERSION", "ERROR",
+)  # fmt: skip
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
@@ -155,13 +159,13 @@ class Command(BaseCommand):
             vitals_for=results.aliases() if options["json"] else (),
         )
         probed = found.results
-        state = state_of(probed, config.critical_aliases, config.warn_ms)
+        state = state_of(found, config.warn_ms)
         drifts = found.drifts
         behind = drift.problems(drifts.values()) if options["check_migrations"] else []
         if behind:
             state = max(state, State.WARNING)
         if options["json"]:
-            document = healthjson.document(probed, config.critical_aliases, detailed=True)
+            document = healthjson.document(found, detailed=True)
             document["notes"].extend(behind)
             for row in found.rows:
                 (entry,) = document["checks"][healthjson.check_key(row.alias)]
@@ -170,15 +174,11 @@ class Command(BaseCommand):
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
         elif options["nagios"] and behind:
-            text = "; ".join([*behind, describe(probed, config.critical_aliases, config.warn_ms)])
+            text = "; ".join([*behind, describe(found, config.warn_ms)])
             performance = perfdata(probed, config.warn_ms, timeout * 1000)
             self.stdout.write(f"DBHEALTH {state.name} - {text} | {performance}")
         elif options["nagios"]:
-            self.stdout.write(
-                status_line(
-                    probed, config.critical_aliases, warn_ms=config.warn_ms, timeout=timeout
-                )
-            )
+            self.stdout.write(status_line(found, warn_ms=config.warn_ms, timeout=timeout))
         else:
             if watching is not None:
                 if self.stdout.isatty():
@@ -186,42 +186,38 @@ class Command(BaseCommand):
                     self.stdout.write(CLEAR_SCREEN, ending="")
                 now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 self.stdout.write(f"dbhealth at {now}, every {watching:g} s (Ctrl-C stops)\n")
-            self._table(probed, config.critical_aliases, config.warn_ms, style)
-            text = "; ".join([*behind, describe(probed, config.critical_aliases, config.warn_ms)])
+            self._table(found, config.warn_ms, style)
+            text = "; ".join([*behind, describe(found, config.warn_ms)])
             self.stdout.write(self._styled(style, state)(f"{state.name}: {text}"))
         self.stdout.flush()
         return state
 
-    def _table(
-        self,
-        probed: Sequence[ProbeResult],
-        critical_aliases: Sequence[str],
-        warn_ms: float,
-        style: Style,
-    ) -> None:
+    def _table(self, found: Report, warn_ms: float, style: Style) -> None:
         rows = [
             [
-                result.alias + ("*" if result.alias in critical_aliases else ""),
-                result.status,
-                result.vendor,
-                result.location,
-                "" if result.vendor == "sqlite" else result.name,
-                _ms(result.connect_ms),
-                _ms(result.query_ms),
-                result.server_version or "-",
-                result.error or "",
+                row.alias + ("*" if row.is_critical else ""),
+                row.result.status,
+                row.result.vendor,
+                row.result.location,
+                "" if row.result.vendor == "sqlite" else row.result.name,
+                _ms(row.result.connect_ms),
+                _ms(row.result.query_ms),
+                row.verdict + (" flapping" if row.is_flapping else ""),
+                row.held or "-",
+                row.result.server_version or "-",
+                row.result.error or "",
             ]
-            for result in probed
+            for row in found.rows
         ]
         widths = [max(len(row[i]) for row in [list(COLUMNS), *rows]) for i in range(len(COLUMNS))]
         self.stdout.write(_aligned(list(COLUMNS), widths))
-        for result, row in zip(probed, rows, strict=True):
+        for result, row in zip(found.results, rows, strict=True):
             colour = style.SUCCESS if result.ok else style.ERROR
             if result.status == "timeout" or is_slow(result, warn_ms):
                 colour = style.WARNING
             # Pad first, colour after: escape codes would count towards the width.
             self.stdout.write(_aligned(row, widths, colour_status=colour))
-        if any(result.alias in critical_aliases for result in probed):
+        if any(row.is_critical for row in found.rows):
             self.stdout.write("* critical alias: down means CRITICAL")
 
     @staticmethod
