@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard import drift, history, results, vitals
+from dashboard import activity, drift, history, results, vitals
+from dashboard.activity import Activity
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
@@ -33,6 +34,7 @@ class AliasReport:
     history: Window | None = None
     drift: Drift | None = None
     vitals: Vitals | None = None
+    activity: Activity | None = None
 
     @property
     def alias(self) -> str:
@@ -66,6 +68,7 @@ def from_results(
     drifts: Mapping[str, Drift] | None = None,
     windows: Mapping[str, Window] | None = None,
     vitals_read: Mapping[str, Vitals] | None = None,
+    activity_read: Mapping[str, Activity] | None = None,
     critical_aliases: Iterable[str] | None = None,
 ) -> Report:
     """A report of literal results (what ``build`` ends with; tests build them directly)."""
@@ -81,6 +84,7 @@ def from_results(
             history=(windows or {}).get(result.alias),
             drift=(drifts or {}).get(result.alias),
             vitals=(vitals_read or {}).get(result.alias),
+            activity=(activity_read or {}).get(result.alias),
         )
         for result in listed
     )
@@ -95,6 +99,7 @@ def build(
     with_drift: bool = False,
     with_history: bool = False,
     vitals_for: Iterable[str] = (),
+    activity_for: Iterable[str] = (),
 ) -> Report:
     """Probe (or read cached) results and what else the answer needs, all by ``deadline``."""
     vitals_wanted = set(vitals_for)
@@ -103,6 +108,9 @@ def build(
         extras["drift"] = drift.extra
     if vitals_wanted:
         extras["vitals"] = vitals.extra
+    activity_wanted = set(activity_for)
+    if activity_wanted:
+        extras["activity"] = activity.extra
     gathered = results.gather(wanted, deadline, cached=not fresh, extras=extras)
     found = gathered.results
     riding: dict[str, dict[str, Any]] = gathered.extras
@@ -115,8 +123,15 @@ def build(
             riding={alias: futures.get("drift") for alias, futures in riding.items()},
         )
     vitals_read = _vitals(found, vitals_wanted, riding, deadline)
+    activity_read = _activity(found, activity_wanted, riding, deadline)
     windows = history.windows([r.alias for r in found], current=found) if with_history else None
-    return from_results(found, drifts=drifts, windows=windows, vitals_read=vitals_read)
+    return from_results(
+        found,
+        drifts=drifts,
+        windows=windows,
+        vitals_read=vitals_read,
+        activity_read=activity_read,
+    )
 
 
 def _vitals(
@@ -140,4 +155,27 @@ def _vitals(
         futures[result.alias] = future or vitals.start(result.alias, deadline)
     for alias, future in futures.items():
         read[alias] = vitals.collect(alias, future, deadline)
+    return read
+
+
+def _activity(
+    found: list[ProbeResult],
+    wanted: set[str],
+    riding: Mapping[str, Mapping[str, Any]],
+    deadline: Deadline,
+) -> dict[str, Activity]:
+    """Activity of the wanted aliases that are up, read like their vitals (``_vitals``)."""
+    futures: dict[str, Any] = {}
+    read: dict[str, Activity] = {}
+    for result in found:
+        if result.alias not in wanted:
+            continue
+        if not result.ok:
+            state = "did not answer" if result.status == "timeout" else "is down"
+            read[result.alias] = Activity(result.alias, error=f"not read: the alias {state}")
+            continue
+        future = riding.get(result.alias, {}).get("activity")
+        futures[result.alias] = future or activity.start(result.alias, deadline)
+    for alias, future in futures.items():
+        read[alias] = activity.collect(alias, future, deadline)
     return read

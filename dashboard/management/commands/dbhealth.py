@@ -153,6 +153,7 @@ class Command(BaseCommand):
             fresh=True,
             with_drift=options["json"] or options["check_migrations"],
             vitals_for=results.aliases() if options["json"] else (),
+            activity_for=results.aliases() if options["json"] else (),
         )
         probed = found.results
         state = state_of(probed, config.critical_aliases, config.warn_ms)
@@ -167,6 +168,7 @@ class Command(BaseCommand):
                 (entry,) = document["checks"][healthjson.check_key(row.alias)]
                 entry["migrations"] = row.drift.as_json() if row.drift else None
                 entry["vitals"] = row.vitals.as_json() if row.vitals and row.result.ok else None
+                entry["activity"] = row.activity.as_json() if row.activity else None
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
         elif options["nagios"] and behind:
