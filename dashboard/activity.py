@@ -287,36 +287,44 @@ def _ask(connection: Any, statements: Sequence[str]) -> list[Any]:
     return _run(connection, statements[-1])
 
 
-def _bound(connection: Any, statements: Statements, deadline: Deadline) -> None:
+def _bound(connection: Any, bound: Sequence[str], deadline: Deadline) -> None:
     seconds = deadline.within(STATEMENT_SECONDS)
     if seconds <= 0:
         raise TimeoutError(f"not read within {deadline.budget_text}")
     params = {"ms": str(max(1, round(seconds * 1000))), "seconds": round(seconds, 3)}
-    for statement in statements.bound:
+    for statement in bound:
         with contextlib.suppress(Exception):  # the other vendor's name: try the next one
             _run(connection, statement, params)
             return
 
 
-class _Reader:
-    """Runs one vendor's statements, each bounded, noting the parts the server refused."""
+class Reader:
+    """Runs statements one by one, each bounded by ``bound`` from what is left of the
+    deadline, noting the parts the server refused (and the privilege they need)."""
 
     def __init__(
-        self, alias: str, connection: Any, statements: Statements, deadline: Deadline
+        self,
+        alias: str,
+        connection: Any,
+        deadline: Deadline,
+        *,
+        bound: Sequence[str],
+        privilege: str,
     ) -> None:
         self.alias = alias
         self.connection = connection
-        self.statements = statements
         self.deadline = deadline
+        self.bound = bound
+        self.privilege = privilege
         self.notes: list[str] = []
 
     def ask(self, part: str, choices: Sequence[str]) -> list[Any] | None:
         try:
-            _bound(self.connection, self.statements, self.deadline)
+            _bound(self.connection, self.bound, self.deadline)
             return _ask(self.connection, choices)
         except Exception as error:
             text = probes.error_text(self.alias, error)
-            needs = f" (needs {self.statements.privilege})" if _refused(text) else ""
+            needs = f" (needs {self.privilege})" if _refused(text) else ""
             self.notes.append(f"{part} unavailable: {text}{needs}")
             return None
 
@@ -426,7 +434,9 @@ def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Ac
     statements = STATEMENTS.get(vendor.name)
     if statements is None:
         return Activity(alias, error=f"{vendor.name} keeps no server sessions to list")
-    reader = _Reader(alias, connection, statements, deadline)
+    reader = Reader(
+        alias, connection, deadline, bound=statements.bound, privilege=statements.privilege
+    )
     secrets = secrets_of(connections.settings.get(alias, {}))
     rows = reader.ask("Sessions", statements.sessions)
     sessions = [_session(row, statements, secrets) for row in rows or ()]

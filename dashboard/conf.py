@@ -36,6 +36,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PROBES_PER_SERVER": 8,
     # Probe connections open at once from one process (its worker threads).
     "MAX_PROBES": 16,
+    # Share of an integer key's range (int4 sequence, INT AUTO_INCREMENT) used before it
+    # is shown as a maintenance danger: at 100 % every insert fails.
+    "KEY_RANGE_THRESHOLD": 0.8,
+    # Share of PostgreSQL's ~2.1 billion transaction IDs a database's oldest unfrozen
+    # row may be behind before wraparound is shown as a danger.
+    "XID_AGE_THRESHOLD": 0.5,
 }
 
 
@@ -53,6 +59,8 @@ class DBHealthSettings:
     metrics_public: bool
     max_probes_per_server: int
     max_probes: int
+    key_range_threshold: float
+    xid_age_threshold: float
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -79,6 +87,8 @@ def get_settings() -> DBHealthSettings:
         metrics_public=bool(merged["METRICS_PUBLIC"]),
         max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
         max_probes=int(merged["MAX_PROBES"]),
+        key_range_threshold=float(merged["KEY_RANGE_THRESHOLD"]),
+        xid_age_threshold=float(merged["XID_AGE_THRESHOLD"]),
     )
     _built = (configured, built)
     return built

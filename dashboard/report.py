@@ -2,23 +2,24 @@
 
 ``build()`` spends one ``Deadline`` (made by the view or the command) on everything the
 answer needs: the probe results (cached or fresh, single flight), migrations drift
-(riding on the probes' own connections where a probe is made), server vitals, and the
-latency history. The HTML page, health+json, the Nagios line and the metrics all read
-the same ``Report``; they are pure functions of it.
+(riding on the probes' own connections where a probe is made), server vitals, activity,
+maintenance dangers, and the latency history. The HTML page, health+json, the Nagios
+line and the metrics all read the same ``Report``; they are pure functions of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from dashboard import activity, drift, history, results, vitals
+from dashboard import activity, drift, history, maintenance, results, vitals
 from dashboard.activity import Activity
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
+from dashboard.maintenance import Maintenance
 from dashboard.probes import Extra, ProbeResult
 from dashboard.summary import Summary, Verdict, alias_verdict, summarize
 from dashboard.vitals import Vitals
@@ -35,6 +36,7 @@ class AliasReport:
     drift: Drift | None = None
     vitals: Vitals | None = None
     activity: Activity | None = None
+    maintenance: Maintenance | None = None
 
     @property
     def alias(self) -> str:
@@ -58,6 +60,10 @@ class Report:
         raise KeyError(alias)
 
     @property
+    def maintenances(self) -> list[Maintenance]:
+        return [row.maintenance for row in self.rows if row.maintenance is not None]
+
+    @property
     def drifts(self) -> dict[str, Drift]:
         return {row.alias: row.drift for row in self.rows if row.drift is not None}
 
@@ -69,6 +75,7 @@ def from_results(
     windows: Mapping[str, Window] | None = None,
     vitals_read: Mapping[str, Vitals] | None = None,
     activity_read: Mapping[str, Activity] | None = None,
+    maintenance_read: Mapping[str, Maintenance] | None = None,
     critical_aliases: Iterable[str] | None = None,
 ) -> Report:
     """A report of literal results (what ``build`` ends with; tests build them directly)."""
@@ -85,6 +92,7 @@ def from_results(
             drift=(drifts or {}).get(result.alias),
             vitals=(vitals_read or {}).get(result.alias),
             activity=(activity_read or {}).get(result.alias),
+            maintenance=(maintenance_read or {}).get(result.alias),
         )
         for result in listed
     )
@@ -100,6 +108,7 @@ def build(
     with_history: bool = False,
     vitals_for: Iterable[str] = (),
     activity_for: Iterable[str] = (),
+    maintenance_for: Iterable[str] = (),
 ) -> Report:
     """Probe (or read cached) results and what else the answer needs, all by ``deadline``."""
     vitals_wanted = set(vitals_for)
@@ -111,6 +120,9 @@ def build(
     activity_wanted = set(activity_for)
     if activity_wanted:
         extras["activity"] = activity.extra
+    maintenance_wanted = set(maintenance_for)
+    if maintenance_wanted:
+        extras["maintenance"] = maintenance.extra
     gathered = results.gather(wanted, deadline, cached=not fresh, extras=extras)
     found = gathered.results
     riding: dict[str, dict[str, Any]] = gathered.extras
@@ -123,7 +135,12 @@ def build(
             riding={alias: futures.get("drift") for alias, futures in riding.items()},
         )
     vitals_read = _vitals(found, vitals_wanted, riding, deadline)
-    activity_read = _activity(found, activity_wanted, riding, deadline)
+    activity_read = _ridden(
+        "activity", Activity, activity, found, activity_wanted, riding, deadline
+    )
+    maintenance_read = _ridden(
+        "maintenance", Maintenance, maintenance, found, maintenance_wanted, riding, deadline
+    )
     windows = history.windows([r.alias for r in found], current=found) if with_history else None
     return from_results(
         found,
@@ -131,6 +148,7 @@ def build(
         windows=windows,
         vitals_read=vitals_read,
         activity_read=activity_read,
+        maintenance_read=maintenance_read,
     )
 
 
@@ -158,24 +176,30 @@ def _vitals(
     return read
 
 
-def _activity(
+Read = TypeVar("Read", Activity, Maintenance)
+
+
+def _ridden(
+    name: str,
+    kind: type[Read],
+    module: Any,
     found: list[ProbeResult],
     wanted: set[str],
     riding: Mapping[str, Mapping[str, Any]],
     deadline: Deadline,
-) -> dict[str, Activity]:
-    """Activity of the wanted aliases that are up, read like their vitals (``_vitals``)."""
+) -> dict[str, Read]:
+    """What ``module.extra`` read for the wanted aliases that are up, like ``_vitals``."""
     futures: dict[str, Any] = {}
-    read: dict[str, Activity] = {}
+    read: dict[str, Read] = {}
     for result in found:
         if result.alias not in wanted:
             continue
         if not result.ok:
             state = "did not answer" if result.status == "timeout" else "is down"
-            read[result.alias] = Activity(result.alias, error=f"not read: the alias {state}")
+            read[result.alias] = kind(result.alias, error=f"not read: the alias {state}")
             continue
-        future = riding.get(result.alias, {}).get("activity")
-        futures[result.alias] = future or activity.start(result.alias, deadline)
+        future = riding.get(result.alias, {}).get(name)
+        futures[result.alias] = future or module.start(result.alias, deadline)
     for alias, future in futures.items():
-        read[alias] = activity.collect(alias, future, deadline)
+        read[alias] = module.collect(alias, future, deadline)
     return read

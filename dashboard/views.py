@@ -101,6 +101,7 @@ def _alias_report(alias: str, *, with_activity: bool) -> Report:
         with_history=True,
         vitals_for=[alias],
         activity_for=[alias] if with_activity else (),
+        maintenance_for=[alias] if with_activity else (),
     )
 
 
@@ -126,6 +127,7 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         "vitals": row.vitals,
         "may_see_activity": may_see_activity,
         "activity": row.activity,
+        "maintenance": row.maintenance,
         "timeout": config.timeout,
     }
     return TemplateResponse(request, "dashboard/alias_detail.html", context)
