@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     # Share of PostgreSQL's ~2.1 billion transaction IDs a database's oldest unfrozen
     # row may be behind before wraparound is shown as a danger.
     "XID_AGE_THRESHOLD": 0.5,
+    # Let users holding dashboard.cancel_session cancel queries and terminate sessions.
+    "ALLOW_CANCEL": False,
 }
 
 
@@ -61,6 +63,7 @@ class DBHealthSettings:
     max_probes: int
     key_range_threshold: float
     xid_age_threshold: float
+    allow_cancel: bool
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -89,6 +92,7 @@ def get_settings() -> DBHealthSettings:
         max_probes=int(merged["MAX_PROBES"]),
         key_range_threshold=float(merged["KEY_RANGE_THRESHOLD"]),
         xid_age_threshold=float(merged["XID_AGE_THRESHOLD"]),
+        allow_cancel=bool(merged["ALLOW_CANCEL"]),
     )
     _built = (configured, built)
     return built

@@ -23,7 +23,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from dashboard import report
+from dashboard import cancel, report
 from dashboard import results as results_source
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
@@ -126,6 +126,7 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         "drift": row.drift,
         "vitals": row.vitals,
         "may_see_activity": may_see_activity,
+        "may_cancel": may_see_activity and cancel.may_cancel(request),
         "activity": row.activity,
         "maintenance": row.maintenance,
         "timeout": config.timeout,
