@@ -83,6 +83,10 @@ class Maintenance:
     error: str | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    @property
+    def threshold_text(self) -> str:
+        return "" if self.key_range_threshold is None else f"{self.key_range_threshold:.0%}"
+
     def counts(self) -> dict[str, int]:
         return {kind: sum(1 for d in self.dangers if d.kind == kind) for kind in KINDS}
 
