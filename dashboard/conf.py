@@ -47,6 +47,14 @@ DEFAULTS: dict[str, Any] = {
     # shown (and exported) as flapping.
     "FLAP_CHANGES": 3,
     "FLAP_WINDOW": 600.0,
+    # Share of an integer key's range (int4 sequence, INT AUTO_INCREMENT) used before it
+    # is shown as a maintenance danger: at 100 % every insert fails.
+    "KEY_RANGE_THRESHOLD": 0.8,
+    # Share of PostgreSQL's ~2.1 billion transaction IDs a database's oldest unfrozen
+    # row may be behind before wraparound is shown as a danger.
+    "XID_AGE_THRESHOLD": 0.5,
+    # Let users holding dashboard.cancel_session cancel queries and terminate sessions.
+    "ALLOW_CANCEL": False,
 }
 
 
@@ -69,6 +77,9 @@ class DBHealthSettings:
     rise: int
     flap_changes: int
     flap_window: float
+    key_range_threshold: float
+    xid_age_threshold: float
+    allow_cancel: bool
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -106,6 +117,9 @@ def get_settings() -> DBHealthSettings:
         rise=_probes(merged["RISE"]),
         flap_changes=_probes(merged["FLAP_CHANGES"]),
         flap_window=float(merged["FLAP_WINDOW"]),
+        key_range_threshold=float(merged["KEY_RANGE_THRESHOLD"]),
+        xid_age_threshold=float(merged["XID_AGE_THRESHOLD"]),
+        allow_cancel=bool(merged["ALLOW_CANCEL"]),
     )
     _built = (configured, built)
     return built

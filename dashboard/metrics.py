@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import drift, report, results, vitals
+from dashboard import drift, maintenance, report, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.health import Access, caller_access
@@ -171,3 +171,25 @@ class OpsCollector:
 
 
 REGISTRY.register(OpsCollector())
+
+
+# --- maintenance dangers (dashboard.maintenance), from the cache only ------------------------
+
+
+class MaintenanceCollector:
+    """``dbhealth_maintenance_dangers{alias,kind}``: keys near overflow, wraparound, invalid
+    indexes, as the alias page or the dbhealth command last found them."""
+
+    def collect(self) -> Iterable[Metric]:
+        dangers = GaugeMetricFamily(
+            "dbhealth_maintenance_dangers",
+            "Maintenance dangers of each kind the last read found (kept for ten minutes).",
+            labels=["alias", "kind"],
+        )
+        for alias, counts in maintenance.cached_counts(results.aliases()).items():
+            for kind, count in counts.items():
+                dangers.add_metric([alias, kind], float(count))
+        yield dangers
+
+
+REGISTRY.register(MaintenanceCollector())

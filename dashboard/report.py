@@ -2,23 +2,26 @@
 
 ``build()`` spends one ``Deadline`` (made by the view or the command) on everything the
 answer needs: the probe results (cached or fresh, single flight), migrations drift
-(riding on the probes' own connections where a probe is made), server vitals, the
-latency history, and the verdict each alias is held at (``dashboard.readiness``: only
-FALL failed or RISE good probes in a row change it). The HTML page, health+json, the
-Nagios line and the metrics all read the same ``Report``; they are pure functions of it.
+(riding on the probes' own connections where a probe is made), server vitals, activity,
+maintenance dangers, the latency history, and the verdict each alias is held at
+(``dashboard.readiness``: only FALL failed or RISE good probes in a row change it). The
+HTML page, health+json, the Nagios line and the metrics all read the same ``Report``;
+they are pure functions of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from dashboard import drift, history, readiness, results, vitals
+from dashboard import activity, drift, history, maintenance, readiness, results, vitals
+from dashboard.activity import Activity
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
+from dashboard.maintenance import Maintenance
 from dashboard.probes import Extra, ProbeResult
 from dashboard.readiness import Readiness
 from dashboard.summary import Summary, Verdict, alias_verdict, summarize
@@ -39,6 +42,8 @@ class AliasReport:
     readiness: Readiness | None = None
     probe_verdict: Verdict = "pass"
     is_flapping: bool = False
+    activity: Activity | None = None
+    maintenance: Maintenance | None = None
 
     @property
     def alias(self) -> str:
@@ -81,6 +86,10 @@ class Report:
         raise KeyError(alias)
 
     @property
+    def maintenances(self) -> list[Maintenance]:
+        return [row.maintenance for row in self.rows if row.maintenance is not None]
+
+    @property
     def drifts(self) -> dict[str, Drift]:
         return {row.alias: row.drift for row in self.rows if row.drift is not None}
 
@@ -91,6 +100,8 @@ def from_results(
     drifts: Mapping[str, Drift] | None = None,
     windows: Mapping[str, Window] | None = None,
     vitals_read: Mapping[str, Vitals] | None = None,
+    activity_read: Mapping[str, Activity] | None = None,
+    maintenance_read: Mapping[str, Maintenance] | None = None,
     critical_aliases: Iterable[str] | None = None,
     held: Mapping[str, Readiness] | None = None,
 ) -> Report:
@@ -116,6 +127,8 @@ def from_results(
                 readiness=state,
                 probe_verdict=alias_verdict(result, critical),
                 is_flapping=flapping,
+                activity=(activity_read or {}).get(result.alias),
+                maintenance=(maintenance_read or {}).get(result.alias),
             )
         )
     verdicts = {row.alias: row.verdict for row in rows}
@@ -132,6 +145,8 @@ def build(
     with_drift: bool = False,
     with_history: bool = False,
     vitals_for: Iterable[str] = (),
+    activity_for: Iterable[str] = (),
+    maintenance_for: Iterable[str] = (),
 ) -> Report:
     """Probe (or read cached) results and what else the answer needs, all by ``deadline``."""
     vitals_wanted = set(vitals_for)
@@ -140,6 +155,12 @@ def build(
         extras["drift"] = drift.extra
     if vitals_wanted:
         extras["vitals"] = vitals.extra
+    activity_wanted = set(activity_for)
+    if activity_wanted:
+        extras["activity"] = activity.extra
+    maintenance_wanted = set(maintenance_for)
+    if maintenance_wanted:
+        extras["maintenance"] = maintenance.extra
     gathered = results.gather(wanted, deadline, cached=not fresh, extras=extras)
     found = gathered.results
     riding: dict[str, dict[str, Any]] = gathered.extras
@@ -152,12 +173,26 @@ def build(
             riding={alias: futures.get("drift") for alias, futures in riding.items()},
         )
     vitals_read = _vitals(found, vitals_wanted, riding, deadline)
+    activity_read = _ridden(
+        "activity", Activity, activity, found, activity_wanted, riding, deadline
+    )
+    maintenance_read = _ridden(
+        "maintenance", Maintenance, maintenance, found, maintenance_wanted, riding, deadline
+    )
     windows = history.windows([r.alias for r in found], current=found) if with_history else None
     # Outcomes of the probes made here are stored before the answer leaves (bounded by the
     # deadline), so the next answer, from any worker, counts them.
     readiness.flush(deadline.remaining())
     held = readiness.states([r.alias for r in found], current=found)
-    return from_results(found, drifts=drifts, windows=windows, vitals_read=vitals_read, held=held)
+    return from_results(
+        found,
+        drifts=drifts,
+        windows=windows,
+        vitals_read=vitals_read,
+        activity_read=activity_read,
+        maintenance_read=maintenance_read,
+        held=held,
+    )
 
 
 def _vitals(
@@ -181,4 +216,33 @@ def _vitals(
         futures[result.alias] = future or vitals.start(result.alias, deadline)
     for alias, future in futures.items():
         read[alias] = vitals.collect(alias, future, deadline)
+    return read
+
+
+Read = TypeVar("Read", Activity, Maintenance)
+
+
+def _ridden(
+    name: str,
+    kind: type[Read],
+    module: Any,
+    found: list[ProbeResult],
+    wanted: set[str],
+    riding: Mapping[str, Mapping[str, Any]],
+    deadline: Deadline,
+) -> dict[str, Read]:
+    """What ``module.extra`` read for the wanted aliases that are up, like ``_vitals``."""
+    futures: dict[str, Any] = {}
+    read: dict[str, Read] = {}
+    for result in found:
+        if result.alias not in wanted:
+            continue
+        if not result.ok:
+            state = "did not answer" if result.status == "timeout" else "is down"
+            read[result.alias] = kind(result.alias, error=f"not read: the alias {state}")
+            continue
+        future = riding.get(result.alias, {}).get(name)
+        futures[result.alias] = future or module.start(result.alias, deadline)
+    for alias, future in futures.items():
+        read[alias] = module.collect(alias, future, deadline)
     return read

@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 
-from dashboard import views
+from dashboard import cancel, views
 from dashboard.switching import autocomplete, switchable
 
 
@@ -46,6 +46,12 @@ class DBHealthSiteMixin:
                 wrap(views.alias_vitals),
                 {"site": self},
                 name="dbhealth_vitals",
+            ),
+            path(
+                "db-health/<str:alias>/sessions/<int:session_id>/<str:action>/",
+                wrap(cancel.session_action),
+                {"site": self},
+                name="dbhealth_session",
             ),
             # After table/: an alias named "table" would be shadowed, not the other way round.
             path(

@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_htmx.http import push_url
 
-from dashboard import history, overview, report
+from dashboard import cancel, history, overview, report
 from dashboard import results as results_source
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
@@ -116,9 +116,15 @@ def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
     return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
 
 
-def _alias_report(alias: str) -> Report:
+def _alias_report(alias: str, *, with_activity: bool) -> Report:
     return report.build(
-        [alias], deadline=_deadline(), with_drift=True, with_history=True, vitals_for=[alias]
+        [alias],
+        deadline=_deadline(),
+        with_drift=True,
+        with_history=True,
+        vitals_for=[alias],
+        activity_for=[alias] if with_activity else (),
+        maintenance_for=[alias] if with_activity else (),
     )
 
 
@@ -127,7 +133,9 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
     if alias not in results_source.aliases():
         return _unknown_alias(request, alias, site)
     config = get_settings()
-    row = _alias_report(alias).row(alias)
+    # Sessions name users, clients and queries: details, not a status.
+    may_see_activity = request.user.has_perm("dashboard.view_details")
+    row = _alias_report(alias, with_activity=may_see_activity).row(alias)
     context = {
         **site.each_context(request),
         "title": f"Database alias “{alias}”",
@@ -140,6 +148,10 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         "history_length": config.history_length,
         "drift": row.drift,
         "vitals": row.vitals,
+        "may_see_activity": may_see_activity,
+        "may_cancel": may_see_activity and cancel.may_cancel(request),
+        "activity": row.activity,
+        "maintenance": row.maintenance,
         "timeout": config.timeout,
     }
     return TemplateResponse(request, "dashboard/alias_detail.html", context)

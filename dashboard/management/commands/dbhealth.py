@@ -3,8 +3,9 @@
 Exit status 0 OK, 1 WARNING (a non-critical alias down, or slower than WARN_MS),
 2 CRITICAL (a critical alias down), 3 UNKNOWN (bad arguments or an unknown alias).
 Always probes (never the cache); ``--watch`` repeats until Ctrl-C. ``--json`` adds each
-alias's server vitals and migrations drift; ``--check-migrations`` makes an alias with
-unapplied migrations a WARNING.
+alias's server vitals, activity and migrations drift; a maintenance danger (an integer
+key near the end of its range, transaction-ID wraparound, an invalid index) is a
+WARNING; ``--check-migrations`` makes an alias with unapplied migrations a WARNING.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import Style, color_style, no_style
 
-from dashboard import drift, healthjson, report, results
+from dashboard import drift, healthjson, maintenance, report, results
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
@@ -157,11 +158,15 @@ class Command(BaseCommand):
             fresh=True,
             with_drift=options["json"] or options["check_migrations"],
             vitals_for=results.aliases() if options["json"] else (),
+            activity_for=results.aliases() if options["json"] else (),
+            # Keys near overflow or wraparound are a WARNING whatever else is asked.
+            maintenance_for=results.aliases(),
         )
         probed = found.results
         state = state_of(found, config.warn_ms)
         drifts = found.drifts
         behind = drift.problems(drifts.values()) if options["check_migrations"] else []
+        behind += maintenance.problems(found.maintenances)
         if behind:
             state = max(state, State.WARNING)
         if options["json"]:
@@ -171,6 +176,8 @@ class Command(BaseCommand):
                 (entry,) = document["checks"][healthjson.check_key(row.alias)]
                 entry["migrations"] = row.drift.as_json() if row.drift else None
                 entry["vitals"] = row.vitals.as_json() if row.vitals and row.result.ok else None
+                entry["activity"] = row.activity.as_json() if row.activity else None
+                entry["maintenance"] = row.maintenance.as_json() if row.maintenance else None
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
         elif options["nagios"] and behind:

@@ -1,0 +1,491 @@
+"""Server activity: what a database server is doing right now, read over one bounded connection.
+
+``extra(alias, vendor, connection, deadline)`` reads, from the server's own views, the
+sessions that are running a query (longest first), those idle inside a transaction (and
+for how long), who waits on whom (the blocking tree, root blockers first), and how many
+connections are open by state and by user/application against ``max_connections``.
+It rides on the probe's connection (``report.build(activity_for=[alias])``) or runs on
+one from the scheduler (``start``), so it shares each server's connection budget.
+
+Every statement gets a server-side statement timeout (and on PostgreSQL a lock timeout)
+from what is left of the answer's deadline: the page stays usable while DDL holds
+locks. Only catalog views are read; nothing here takes a lock on a user's table.
+Query text is shortened and its literal values replaced by ``?`` so no secret in a
+query reaches the page; the probe's own session is never listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections
+
+from dashboard import probes
+from dashboard.deadline import Deadline
+from dashboard.redact import clean_message, secrets_of
+from dashboard.vendors import Vendor
+from dashboard.vitals import duration_text
+
+# Sessions listed per section, and characters of query text kept (after cleaning).
+MAX_SESSIONS = 50
+QUERY_LENGTH = 300
+# The longest a single statement may run even when the deadline is far away.
+STATEMENT_SECONDS = 2.0
+
+# --- cleaning query text --------------------------------------------------------------------
+
+_COMMENT = re.compile(r"/\*.*?(?:\*/|$)|--[^\n]*", re.DOTALL)
+_DOLLAR_QUOTED = re.compile(r"\$(\w*)\$.*?(?:\$\1\$|$)", re.DOTALL)
+# 'it''s', E'\'', and a string the server cut off before its closing quote.
+_SINGLE_QUOTED = re.compile(r"[EeXxBbNn]?'(?:[^'\\]|\\.|'')*(?:'|$)", re.DOTALL)
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"\\]|\\.|"")*(?:"|$)', re.DOTALL)
+_NUMBER = re.compile(r"(?<![\w$.])(?:0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+)", re.I)
+_SPACE = re.compile(r"\s+")
+
+
+def clean_query(text: str | None, *, double_quotes_are_strings: bool = False) -> str:
+    """``text`` with comments dropped, strings and numbers as ``?``, on one short line."""
+    if not text:
+        return ""
+    cleaned = _COMMENT.sub(" ", text)
+    cleaned = _DOLLAR_QUOTED.sub("?", cleaned)
+    cleaned = _SINGLE_QUOTED.sub("?", cleaned)
+    if double_quotes_are_strings:
+        # MySQL reads "..." as a string unless ANSI_QUOTES is set; PostgreSQL as a name.
+        cleaned = _DOUBLE_QUOTED.sub("?", cleaned)
+    cleaned = _NUMBER.sub("?", cleaned)
+    cleaned = _SPACE.sub(" ", cleaned).strip()
+    return cleaned if len(cleaned) <= QUERY_LENGTH else cleaned[: QUERY_LENGTH - 1] + "…"
+
+
+# --- what is read -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """One server session (a PostgreSQL backend, a MariaDB/MySQL thread)."""
+
+    id: int
+    user: str
+    application: str
+    client: str
+    database: str
+    # "active", "idle in transaction", ... (MariaDB's Query/Sleep named the PostgreSQL way).
+    state: str
+    # Seconds since the current (or, when idle, the last) statement started.
+    query_seconds: float | None
+    # Seconds since its transaction began (None: not in a transaction, or unknown).
+    transaction_seconds: float | None
+    wait: str
+    query: str
+    blocked_by: tuple[int, ...] = ()
+
+    @property
+    def query_for(self) -> str:
+        return "—" if self.query_seconds is None else duration_text(self.query_seconds)
+
+    @property
+    def transaction_for(self) -> str:
+        return "—" if self.transaction_seconds is None else duration_text(self.transaction_seconds)
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == "active"
+
+    @property
+    def is_idle_in_transaction(self) -> bool:
+        return self.state.startswith("idle in transaction")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "application": self.application,
+            "client": self.client,
+            "database": self.database,
+            "state": self.state,
+            "query_seconds": _rounded(self.query_seconds),
+            "transaction_seconds": _rounded(self.transaction_seconds),
+            "wait": self.wait,
+            "query": self.query,
+            "blocked_by": list(self.blocked_by),
+        }
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """A session in the blocking tree: depth 0 is a root blocker, 1 waits on it, ..."""
+
+    session: Session
+    depth: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"depth": self.depth, **self.session.as_json()}
+
+
+@dataclass(frozen=True)
+class Count:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    alias: str
+    running: tuple[Session, ...] = ()
+    idle_in_transaction: tuple[Session, ...] = ()
+    blocking: tuple[TreeRow, ...] = ()
+    by_state: tuple[Count, ...] = ()
+    by_user: tuple[Count, ...] = ()
+    connections: int | None = None
+    max_connections: int | None = None
+    # A part that could not be read says why ("unavailable: ..."), the rest still shows.
+    notes: tuple[str, ...] = ()
+    # Why nothing could be read at all (no connection, a backend without sessions).
+    error: str | None = None
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "time": self.checked_at.isoformat(),
+            "connections": self.connections,
+            "max_connections": self.max_connections,
+            "by_state": {count.label: count.count for count in self.by_state},
+            "by_user": {count.label: count.count for count in self.by_user},
+            "running": [session.as_json() for session in self.running],
+            "idle_in_transaction": [session.as_json() for session in self.idle_in_transaction],
+            "blocking": [row.as_json() for row in self.blocking],
+            "notes": list(self.notes),
+        }
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+# --- the vendors' statements --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statements:
+    """One vendor's statements; a tuple lists alternatives, the first accepted is used.
+
+    ``sessions`` returns (id, user, application, client, database, state, query seconds,
+    transaction seconds, wait, query, blocked-by ids or None), the asking session left out.
+    ``lock_waits`` (when ``sessions`` cannot say who blocks) returns (waiting id, blocking id).
+    ``counts`` returns (state, user, application, count) over every session.
+    """
+
+    bound: tuple[str, ...]
+    sessions: tuple[str, ...]
+    counts: tuple[str, ...]
+    max_connections: str
+    lock_waits: tuple[str, ...] = ()
+    double_quotes_are_strings: bool = False
+    # The privilege a part needs, named when the server refuses it.
+    privilege: str = ""
+
+
+POSTGRESQL = Statements(
+    # statement_timeout and lock_timeout (ms): a catalog read never queues behind DDL.
+    bound=(
+        "SELECT set_config('statement_timeout', %(ms)s, false),"
+        " set_config('lock_timeout', %(ms)s, false)",
+    ),
+    sessions=(
+        "SELECT pid, COALESCE(usename, ''), COALESCE(application_name, ''),"
+        " COALESCE(host(client_addr), 'local'), COALESCE(datname, ''), COALESCE(state, 'unknown'),"
+        " EXTRACT(EPOCH FROM clock_timestamp() - query_start)::float8,"
+        " EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8,"
+        " concat_ws(': ', wait_event_type, wait_event), left(query, 4000),"
+        " pg_blocking_pids(pid)"
+        " FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        " AND (state IS DISTINCT FROM 'idle' OR cardinality(pg_blocking_pids(pid)) > 0)"
+        " ORDER BY xact_start NULLS LAST, query_start NULLS LAST LIMIT 500",
+    ),
+    counts=(
+        "SELECT COALESCE(state, 'unknown'), COALESCE(usename, ''),"
+        " COALESCE(application_name, ''), count(*) FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend' GROUP BY 1, 2, 3",
+    ),
+    max_connections="SELECT current_setting('max_connections')::int",
+    privilege="pg_read_all_stats (or superuser) to see other users' queries",
+)
+
+# MariaDB's PROCESSLIST has TIME_MS; MySQL's only whole seconds in TIME.
+_MYSQL_SESSIONS = (
+    "SELECT p.ID, COALESCE(p.USER, ''), '', SUBSTRING_INDEX(COALESCE(p.HOST, ''), ':', 1),"
+    " COALESCE(p.DB, ''),"
+    " CASE WHEN p.COMMAND = 'Query' THEN 'active'"
+    "  WHEN p.COMMAND = 'Sleep' AND t.trx_id IS NOT NULL THEN 'idle in transaction'"
+    "  WHEN p.COMMAND = 'Sleep' THEN 'idle' ELSE LOWER(p.COMMAND) END,"
+    " {seconds}, TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW()) / 1000000,"
+    " COALESCE(p.STATE, ''), LEFT(p.INFO, 4000), NULL"
+    " FROM information_schema.PROCESSLIST p"
+    " LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID"
+    " WHERE p.ID <> CONNECTION_ID() AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump')"
+    " AND (p.COMMAND <> 'Sleep' OR t.trx_id IS NOT NULL)"
+    " ORDER BY {seconds} DESC LIMIT 500"
+)
+
+MYSQL = Statements(
+    # max_statement_time: MariaDB (seconds); max_execution_time: MySQL (ms, SELECT only).
+    bound=("SET SESSION max_statement_time = %(seconds)s",
+           "SET SESSION max_execution_time = %(ms)s"),
+    sessions=(
+        _MYSQL_SESSIONS.format(seconds="p.TIME_MS / 1000"),
+        _MYSQL_SESSIONS.format(seconds="p.TIME"),
+    ),
+    counts=(
+        "SELECT CASE WHEN COMMAND = 'Query' THEN 'active' WHEN COMMAND = 'Sleep' THEN 'idle'"
+        " ELSE LOWER(COMMAND) END, COALESCE(USER, ''),"
+        " SUBSTRING_INDEX(COALESCE(HOST, ''), ':', 1), COUNT(*)"
+        " FROM information_schema.PROCESSLIST"
+        " WHERE COMMAND NOT IN ('Daemon', 'Binlog Dump') GROUP BY 1, 2, 3",
+    ),
+    max_connections="SELECT @@max_connections",
+    lock_waits=(
+        # MariaDB and MySQL 5.7; MySQL 8.0 moved lock waits to performance_schema (sys).
+        "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id"
+        " FROM information_schema.INNODB_LOCK_WAITS w"
+        " JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id"
+        " JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id",
+        "SELECT waiting_pid, blocking_pid FROM sys.innodb_lock_waits",
+    ),
+    double_quotes_are_strings=True,
+    privilege="PROCESS to see other users' sessions and InnoDB transactions",
+)  # fmt: skip
+
+STATEMENTS: dict[str, Statements] = {"postgresql": POSTGRESQL, "mysql": MYSQL}
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _run(connection: Any, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(statement, params) if params else cursor.execute(statement)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _ask(connection: Any, statements: Sequence[str]) -> list[Any]:
+    for statement in statements[:-1]:
+        with contextlib.suppress(Exception):  # named differently here: try the next one
+            return _run(connection, statement)
+    return _run(connection, statements[-1])
+
+
+def _bound(connection: Any, bound: Sequence[str], deadline: Deadline) -> None:
+    seconds = deadline.within(STATEMENT_SECONDS)
+    if seconds <= 0:
+        raise TimeoutError(f"not read within {deadline.budget_text}")
+    params = {"ms": str(max(1, round(seconds * 1000))), "seconds": round(seconds, 3)}
+    for statement in bound:
+        with contextlib.suppress(Exception):  # the other vendor's name: try the next one
+            _run(connection, statement, params)
+            return
+
+
+class Reader:
+    """Runs statements one by one, each bounded by ``bound`` from what is left of the
+    deadline, noting the parts the server refused (and the privilege they need)."""
+
+    def __init__(
+        self,
+        alias: str,
+        connection: Any,
+        deadline: Deadline,
+        *,
+        bound: Sequence[str],
+        privilege: str,
+    ) -> None:
+        self.alias = alias
+        self.connection = connection
+        self.deadline = deadline
+        self.bound = bound
+        self.privilege = privilege
+        self.notes: list[str] = []
+
+    def ask(self, part: str, choices: Sequence[str]) -> list[Any] | None:
+        try:
+            _bound(self.connection, self.bound, self.deadline)
+            return _ask(self.connection, choices)
+        except Exception as error:
+            text = probes.error_text(self.alias, error)
+            needs = f" (needs {self.privilege})" if _refused(text) else ""
+            self.notes.append(f"{part} unavailable: {text}{needs}")
+            return None
+
+
+def _refused(text: str) -> bool:
+    return bool(re.search(r"denied|permission|privilege", text, re.IGNORECASE))
+
+
+def _session(row: Sequence[Any], statements: Statements, secrets: Sequence[str]) -> Session:
+    (ident, user, application, client, database, state,
+     query_seconds, transaction_seconds, wait, query, blocked_by) = row  # fmt: skip
+    cleaned = clean_query(
+        _text(query), double_quotes_are_strings=statements.double_quotes_are_strings
+    )
+    return Session(
+        id=int(ident),
+        user=_text(user),
+        application=_text(application),
+        client=_text(client),
+        database=_text(database),
+        state=_text(state),
+        query_seconds=_seconds(query_seconds),
+        transaction_seconds=_seconds(transaction_seconds),
+        wait=_text(wait),
+        query=clean_message(cleaned, secrets) if cleaned else "",
+        blocked_by=tuple(int(pid) for pid in blocked_by or ()),
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else max(0.0, float(value))
+
+
+def _with_lock_waits(sessions: list[Session], waits: Sequence[Sequence[Any]]) -> list[Session]:
+    blockers: dict[int, list[int]] = {}
+    for waiting, blocking in waits:
+        blockers.setdefault(int(waiting), []).append(int(blocking))
+    return [
+        replace(session, blocked_by=tuple(sorted(set(blockers[session.id]))))
+        if session.id in blockers
+        else session
+        for session in sessions
+    ]
+
+
+def blocking_tree(sessions: Sequence[Session]) -> tuple[TreeRow, ...]:
+    """Root blockers first, each followed by the sessions waiting on it (depth first).
+
+    A blocker that is not listed (an idle session holding an advisory lock, say) is shown
+    by its id. A wait cycle with no root (a deadlock the server has not broken yet) starts
+    at its lowest id.
+    """
+    by_id = {session.id: session for session in sessions}
+    waiters: dict[int, list[int]] = {}
+    for session in sessions:
+        for blocker in session.blocked_by:
+            waiters.setdefault(blocker, []).append(session.id)
+            by_id.setdefault(blocker, _unlisted(blocker))
+    if not waiters:
+        return ()
+    blocked = {session.id for session in sessions if session.blocked_by}
+    roots = sorted(blocker for blocker in waiters if blocker not in blocked)
+    rows: list[TreeRow] = []
+    shown: set[int] = set()
+
+    def walk(ident: int, depth: int, path: frozenset[int]) -> None:
+        rows.append(TreeRow(by_id[ident], depth))
+        shown.add(ident)
+        for waiter in sorted(waiters.get(ident, ())):
+            if waiter not in path and len(rows) < MAX_SESSIONS:
+                walk(waiter, depth + 1, path | {waiter})
+
+    for root in roots:
+        walk(root, 0, frozenset({root}))
+    for ident in sorted(blocked - shown):
+        if ident not in shown:
+            walk(ident, 0, frozenset({ident}))
+    return tuple(rows)
+
+
+def _unlisted(ident: int) -> Session:
+    return Session(ident, "", "", "", "", "not listed", None, None, "", "")
+
+
+def _counts(rows: Sequence[Sequence[Any]], pick: Any) -> tuple[Count, ...]:
+    totals: dict[str, int] = {}
+    for row in rows:
+        label = pick(row)
+        totals[label] = totals.get(label, 0) + int(row[3])
+    ordered = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(Count(label, count) for label, count in ordered)
+
+
+def _user_label(row: Sequence[Any]) -> str:
+    user, application = _text(row[1]) or "(none)", _text(row[2])
+    return f"{user} / {application}" if application else user
+
+
+def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Activity:
+    """The activity of ``alias`` read on an open connection, by ``deadline``."""
+    statements = STATEMENTS.get(vendor.name)
+    if statements is None:
+        return Activity(alias, error=f"{vendor.name} keeps no server sessions to list")
+    reader = Reader(
+        alias, connection, deadline, bound=statements.bound, privilege=statements.privilege
+    )
+    secrets = secrets_of(connections.settings.get(alias, {}))
+    rows = reader.ask("Sessions", statements.sessions)
+    sessions = [_session(row, statements, secrets) for row in rows or ()]
+    if statements.lock_waits and rows is not None:
+        waits = reader.ask("Lock waits", statements.lock_waits)
+        sessions = _with_lock_waits(sessions, waits or ())
+    counted = reader.ask("Connection counts", statements.counts) or []
+    limit = reader.ask("max_connections", (statements.max_connections,))
+    running = sorted((s for s in sessions if s.is_running), key=lambda s: -(s.query_seconds or 0.0))
+    idle = sorted(
+        (s for s in sessions if s.is_idle_in_transaction),
+        key=lambda s: -(s.transaction_seconds or s.query_seconds or 0.0),
+    )
+    return Activity(
+        alias,
+        running=tuple(running[:MAX_SESSIONS]),
+        idle_in_transaction=tuple(idle[:MAX_SESSIONS]),
+        blocking=blocking_tree(sessions),
+        by_state=_counts(counted, lambda row: _text(row[0])),
+        by_user=_counts(counted, _user_label)[:20],
+        connections=sum(int(row[3]) for row in counted) if counted else None,
+        max_connections=int(limit[0][0]) if limit else None,
+        notes=tuple(reader.notes),
+    )
+
+
+# --- on the scheduler, within a deadline ------------------------------------------------------
+
+
+def start(alias: str, deadline: Deadline) -> Future[Any]:
+    """Start reading the activity of ``alias`` on the probe scheduler; ``collect`` it."""
+    probes.check_alias(alias)
+    return probes.run_on_connection(alias, deadline, extra)
+
+
+def read(alias: str, *, deadline: Deadline) -> Activity:
+    """The activity of ``alias`` now. Raises UnknownAlias for an unknown alias only."""
+    return collect(alias, start(alias, deadline), deadline)
+
+
+def collect(alias: str, future: Future[Any] | None, deadline: Deadline) -> Activity:
+    """The activity a future (of ``extra``) holds by ``deadline``, or why there is none."""
+    if future is None:
+        return Activity(alias, error="not read: the probe's connection was already in use")
+    wait_futures([future], timeout=deadline.remaining())
+    if not future.done():
+        return Activity(alias, error=f"not read within {deadline.budget_text}")
+    error = future.exception()
+    if error is None:
+        answer = future.result()
+        return answer if isinstance(answer, Activity) else Activity(alias, error="no answer")
+    return Activity(alias, error=probes.error_text(alias, error))

@@ -1,0 +1,295 @@
+"""Server activity read from real servers: blocking trees, idle transactions, counts, bounds."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from io import StringIO
+from typing import Any
+
+import MySQLdb
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from django.test import Client
+
+from dashboard import activity
+from dashboard.activity import Activity, Session, blocking_tree, clean_query
+from dashboard.deadline import Deadline
+from tests.pgcluster import wait_until
+
+# --- cleaning query text (no server) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "cleaned"),
+    [
+        ("SELECT * FROM t WHERE a = 'secret' AND b = 42", "SELECT * FROM t WHERE a = ? AND b = ?"),
+        ("UPDATE t SET v = 'it''s' WHERE id IN (1, 2.5, -3e4)",
+         "UPDATE t SET v = ? WHERE id IN (?, ?, -?)"),
+        ("ALTER USER app PASSWORD 'hunter2'", "ALTER USER app PASSWORD ?"),
+        ("SELECT $tag$ secret $tag$, E'a\\'b'", "SELECT ?, ?"),
+        ("SELECT 'cut off before the end", "SELECT ?"),
+        ("SELECT a1, t.col2 FROM table3 /* token=abc */ -- pw 99", "SELECT a1, t.col2 FROM table3"),
+        ('SELECT "Name" FROM t', 'SELECT "Name" FROM t'),
+    ],
+)  # fmt: skip
+def test_literals_and_comments_leave_query_text(query: str, cleaned: str) -> None:
+    assert clean_query(query) == cleaned
+
+
+def test_mysql_double_quoted_strings_are_literals_too() -> None:
+    text = clean_query('SELECT * FROM t WHERE a = "secret"', double_quotes_are_strings=True)
+    assert text == "SELECT * FROM t WHERE a = ?"
+
+
+def test_long_queries_are_shortened() -> None:
+    assert len(clean_query("SELECT " + "a, " * 500 + "b")) == activity.QUERY_LENGTH
+
+
+def _session(ident: int, *blocked_by: int) -> Session:
+    return Session(ident, "u", "", "", "d", "active", 1.0, 1.0, "", "SELECT ?", blocked_by)
+
+
+def test_a_blocking_tree_lists_root_blockers_first_with_their_waiters_below() -> None:
+    tree = blocking_tree([_session(3, 2), _session(2, 1), _session(1), _session(4, 1), _session(9)])
+
+    assert [(row.session.id, row.depth) for row in tree] == [(1, 0), (2, 1), (3, 2), (4, 1)]
+
+
+def test_a_wait_cycle_and_an_unlisted_blocker_still_show() -> None:
+    tree = blocking_tree([_session(1, 2), _session(2, 1), _session(5, 77)])
+
+    assert [(row.session.id, row.depth) for row in tree] == [(77, 0), (5, 1), (1, 0), (2, 1)]
+    assert tree[0].session.state == "not listed"
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def _pg_connect(**extra: Any) -> psycopg.Connection[Any]:
+    db = connections.settings["default"]
+    return psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+        autocommit=True,
+        **extra,
+    )
+
+
+@pytest.fixture
+def pg_table() -> Iterator[str]:
+    """A one-row table of its own in the test database, dropped after the test."""
+    name = f"dbh_activity_{uuid.uuid4().hex[:8]}"
+    with _pg_connect() as admin:
+        admin.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v text)")
+        admin.execute(f"INSERT INTO {name} VALUES (1, 'x')")
+        yield name
+        admin.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _in_thread(work: Callable[[], Any]) -> threading.Thread:
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def _pg_waiting(pid: int) -> Callable[[], bool]:
+    def check() -> bool:
+        with _pg_connect() as observer:
+            row = observer.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
+            ).fetchone()
+        return row is not None and row[0] == "Lock"
+
+    return check
+
+
+def read(alias: str) -> Activity:
+    found = activity.read(alias, deadline=Deadline.after(5))
+    assert found.error is None, found.error
+    return found
+
+
+def test_postgresql_row_lock_shows_a_two_level_blocking_tree(pg_table: str) -> None:
+    with _pg_connect(application_name="holder") as holder, _pg_connect() as waiter:
+        holder.execute("BEGIN")
+        holder.execute(f"UPDATE {pg_table} SET v = 'holder-secret' WHERE id = 1")
+        holder_pid, waiter_pid = holder.info.backend_pid, waiter.info.backend_pid
+        blocked = _in_thread(
+            lambda: waiter.execute(f"UPDATE {pg_table} SET v = 'waiter-secret' WHERE id = 1")
+        )
+        try:
+            wait_until(_pg_waiting(waiter_pid), 10, "the second session waits on the row lock")
+            found = read("default")
+        finally:
+            holder.execute("ROLLBACK")
+            blocked.join(10)
+
+    tree = [(row.session.id, row.depth) for row in found.blocking]
+    assert tree == [(holder_pid, 0), (waiter_pid, 1)]
+    root, waiting = (row.session for row in found.blocking)
+    assert root.state == "idle in transaction" and root.application == "holder"
+    assert root.query == f"UPDATE {pg_table} SET v = ? WHERE id = ?"
+    assert waiting.query == root.query and waiting.blocked_by == (root.id,)
+    assert waiting.state == "active" and waiting.wait.startswith("Lock")
+    assert waiting.query_seconds is not None and root.transaction_seconds is not None
+    assert waiting in found.running and root in found.idle_in_transaction
+    assert "secret" not in json.dumps(found.as_json())
+
+
+def test_postgresql_idle_in_transaction_shows_its_age(pg_table: str) -> None:
+    with _pg_connect() as idle:
+        idle.execute("BEGIN")
+        idle.execute(f"SELECT * FROM {pg_table}")
+        began = time.monotonic()
+        wait_until(lambda: time.monotonic() - began > 0.3, 5, "the transaction ages")
+        found = read("default")
+        pid = idle.info.backend_pid
+        idle.execute("ROLLBACK")
+
+    (session,) = [s for s in found.idle_in_transaction if s.id == pid]
+    assert session.state == "idle in transaction"
+    assert session.transaction_seconds is not None and session.transaction_seconds >= 0.3
+    assert session.transaction_for.endswith(" s")
+
+
+def test_postgresql_counts_connections_and_leaves_out_its_own_session() -> None:
+    found = read("default")
+
+    with _pg_connect() as asking:
+        limit = asking.execute("SHOW max_connections").fetchone()
+    assert limit is not None and found.max_connections == int(limit[0])
+    assert found.connections is not None and 1 <= found.connections <= found.max_connections
+    assert sum(count.count for count in found.by_state) == found.connections
+    assert all(session.application != "dbhealth-probe" for session in found.running)
+    assert any(count.label.startswith("postgres / dbhealth-probe") for count in found.by_user)
+
+
+def test_the_alias_page_answers_within_one_deadline_while_ddl_holds_a_lock(
+    pg_table: str, staff_client: Client
+) -> None:
+    with _pg_connect() as ddl:
+        ddl.execute("BEGIN")
+        ddl.execute(f"LOCK TABLE {pg_table} IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        page = staff_client.get("/admin/db-health/default/")
+        took = time.monotonic() - started
+        ddl.execute("ROLLBACK")
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert took < settings.DBHEALTH["TIMEOUT"] + 1.5
+    assert 'data-part="idle"' in body and "LOCK TABLE" in body
+
+
+def test_activity_is_shown_only_to_users_who_may_see_details(
+    django_user_model: Any,
+) -> None:
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(user)
+
+    assert "dbhealth-activity" not in client.get("/admin/db-health/default/").content.decode()
+
+
+# --- MariaDB ------------------------------------------------------------------------------------
+
+
+def _mysql_connect() -> Any:
+    db = connections.settings["second_db"]
+    conn = MySQLdb.connect(
+        host=db["HOST"],
+        port=int(db["PORT"]),
+        user=db["USER"],
+        password=db["PASSWORD"],
+        database=db["NAME"],
+    )
+    conn.autocommit(True)
+    return conn
+
+
+@pytest.fixture
+def mysql_table() -> Iterator[str]:
+    name = f"dbh_activity_{uuid.uuid4().hex[:8]}"
+    admin = _mysql_connect()
+    try:
+        admin.cursor().execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB")
+        admin.cursor().execute(f"INSERT INTO {name} VALUES (1, 'x')")
+        yield name
+    finally:
+        admin.cursor().execute(f"DROP TABLE IF EXISTS {name}")
+        admin.close()
+
+
+def _mysql_waiting(thread_id: int) -> Callable[[], bool]:
+    def check() -> bool:
+        observer = _mysql_connect()
+        try:
+            cursor = observer.cursor()
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+                " WHERE trx_mysql_thread_id = %s AND trx_state = 'LOCK WAIT'",
+                [thread_id],
+            )
+            return bool(cursor.fetchone()[0])
+        finally:
+            observer.close()
+
+    return check
+
+
+def test_mariadb_row_lock_shows_a_two_level_blocking_tree(mysql_table: str) -> None:
+    holder, waiter = _mysql_connect(), _mysql_connect()
+    holder_id, waiter_id = holder.thread_id(), waiter.thread_id()
+    try:
+        holder.cursor().execute("BEGIN")
+        holder.cursor().execute(f"UPDATE {mysql_table} SET v = 'holder-secret' WHERE id = 1")
+        waiter.cursor().execute("SET SESSION innodb_lock_wait_timeout = 30")
+        blocked = _in_thread(
+            lambda: waiter.cursor().execute(
+                f"UPDATE {mysql_table} SET v = 'waiter-secret' WHERE id = 1"
+            )
+        )
+        try:
+            wait_until(_mysql_waiting(waiter_id), 10, "the second thread waits")
+            found = read("second_db")
+        finally:
+            holder.cursor().execute("ROLLBACK")
+            blocked.join(10)
+    finally:
+        holder.close()
+        waiter.close()
+
+    tree = [(row.session.id, row.depth) for row in found.blocking]
+    assert tree == [(holder_id, 0), (waiter_id, 1)]
+    root, waiting = (row.session for row in found.blocking)
+    assert root.state == "idle in transaction" and root.transaction_seconds is not None
+    assert waiting.state == "active" and waiting.blocked_by == (root.id,)
+    assert waiting.query == f"UPDATE {mysql_table} SET v = ? WHERE id = ?"
+    assert waiting.query_seconds is not None
+    assert found.max_connections is not None and found.connections is not None
+    assert "secret" not in json.dumps(found.as_json())
+
+
+def test_dbhealth_json_carries_each_alias_activity() -> None:
+    out = StringIO()
+    try:
+        call_command("dbhealth", "--json", "--alias", "default", "--alias", "second_db", stdout=out)
+    except SystemExit as exit_:
+        assert exit_.code in (0, 1)
+    document = json.loads(out.getvalue())
+
+    for alias in ("default", "second_db"):
+        (entry,) = document["checks"][f"{alias}:responseTime"]
+        assert entry["activity"]["error"] is None
+        assert entry["activity"]["max_connections"] > 0
+    assert settings.CANARY_PASSWORD not in out.getvalue()
