@@ -144,6 +144,9 @@ DBHEALTH = {
     "METRICS_PUBLIC": env.bool("DBHEALTH_METRICS_PUBLIC", default=False),
     "WARN_MS": _number("DBHEALTH_WARN_MS", 1000.0, unit="milliseconds"),
     "HISTORY_LENGTH": int(_number("DBHEALTH_HISTORY_LENGTH", 120, minimum=1, unit="probes")),
+    # prometheus-client writes every worker's counters there when this variable is set
+    # (config/gunicorn.conf.py empties it at start): /metrics adds them up.
+    "METRICS_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

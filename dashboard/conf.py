@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PROBES_PER_SERVER": 8,
     # Probe connections open at once from one process (its worker threads).
     "MAX_PROBES": 16,
+    # The directory of prometheus-client's multiprocess mode (the PROMETHEUS_MULTIPROC_DIR
+    # the workers were started with): /metrics then adds up the counters of every worker.
+    # Empty: each process answers with its own counters.
+    "METRICS_DIR": "",
 }
 
 
@@ -53,6 +57,7 @@ class DBHealthSettings:
     metrics_public: bool
     max_probes_per_server: int
     max_probes: int
+    metrics_dir: str
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -79,6 +84,7 @@ def get_settings() -> DBHealthSettings:
         metrics_public=bool(merged["METRICS_PUBLIC"]),
         max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
         max_probes=int(merged["MAX_PROBES"]),
+        metrics_dir=str(merged["METRICS_DIR"] or ""),
     )
     _built = (configured, built)
     return built

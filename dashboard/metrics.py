@@ -2,18 +2,22 @@
 
 ``dbhealth_up`` is read from the cached ``results.latest()`` at scrape time, so
 scrapes cannot ping more often than the cache TTL. The latency histogram and the
-failure counter are fed by ``probe_finished``: they count the probes this process ran.
+failure counter are fed by ``probe_finished``: they count the probes this process ran,
+or, with ``METRICS_DIR`` (prometheus-client's multiprocess mode), those of every worker
+writing to that directory, so a scrape answered by any worker gives the same sums.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -21,6 +25,8 @@ from dashboard import drift, results, vitals
 from dashboard.conf import get_settings
 from dashboard.health import Access, caller_access
 from dashboard.probes import ProbeResult
+
+logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
 
@@ -72,7 +78,8 @@ class UpCollector:
         yield from phases.values()
 
 
-REGISTRY.register(UpCollector())
+UP_COLLECTOR = UpCollector()
+REGISTRY.register(UP_COLLECTOR)
 
 
 def observe_probe(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
@@ -96,7 +103,25 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Bearer realm="dbhealth"'
         return response
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(REGISTRY), content_type=content_type)
+    return HttpResponse(encoder(scrape_registry()), content_type=content_type)
+
+
+def scrape_registry() -> CollectorRegistry:
+    """What one scrape exposes. In multiprocess mode the counters and histograms come from
+    every worker's files; the collectors that read the shared cache are the same in every
+    worker, so they are added once, as they are."""
+    directory = get_settings().metrics_dir
+    if not directory:
+        return REGISTRY
+    if not os.path.isdir(directory):
+        # dbhealth.W005 names it; a scrape still answers with this process's figures.
+        logger.warning("METRICS_DIR is not a directory: /metrics shows this process only")
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    for collector in SHARED_COLLECTORS:
+        registry.register(collector)
+    return registry
 
 
 # --- what the shipped alert rules and Grafana dashboard need (dashboard/ops/) -----------------
@@ -146,4 +171,8 @@ class OpsCollector:
         yield lag
 
 
-REGISTRY.register(OpsCollector())
+OPS_COLLECTOR = OpsCollector()
+REGISTRY.register(OPS_COLLECTOR)
+
+# Collectors whose figures come from the shared cache, not from this process's counters.
+SHARED_COLLECTORS = (UP_COLLECTOR, OPS_COLLECTOR)
