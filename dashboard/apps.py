@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.core import checks
+from django.core.signals import request_started
 
 
 class DashboardConfig(AppConfig):
@@ -13,7 +14,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard import checks as dbhealth_checks
-        from dashboard import history
+        from dashboard import history, pools
         from dashboard.metrics import observe_probe
         from dashboard.probes import probe_finished
 
@@ -21,6 +22,9 @@ class DashboardConfig(AppConfig):
             checks.register(check, "dbhealth")
         probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")
         probe_finished.connect(history.record, dispatch_uid="dashboard.history.record")
+        request_started.connect(
+            pools.start_publishing, dispatch_uid="dashboard.pools.start_publishing"
+        )
 
 
 class DBHealthAdminConfig(admin_apps.AdminConfig):

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     # the workers were started with): /metrics then adds up the counters of every worker.
     # Empty: each process answers with its own counters.
     "METRICS_DIR": "",
+    # Seconds a worker's pool figures stay in the shared cache: a worker that exits drops
+    # out of the combined figures within this time (it republishes every third of it).
+    "POOL_TTL": 10.0,
 }
 
 
@@ -58,6 +61,7 @@ class DBHealthSettings:
     max_probes_per_server: int
     max_probes: int
     metrics_dir: str
+    pool_ttl: float
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -85,6 +89,7 @@ def get_settings() -> DBHealthSettings:
         max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
         max_probes=int(merged["MAX_PROBES"]),
         metrics_dir=str(merged["METRICS_DIR"] or ""),
+        pool_ttl=float(merged["POOL_TTL"]),
     )
     _built = (configured, built)
     return built

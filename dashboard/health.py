@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dashboard import healthjson, results
+from dashboard import healthjson, pools, results
 from dashboard.conf import get_settings
 
 
@@ -65,7 +65,10 @@ def health(request: HttpRequest) -> JsonResponse:
             return _health_json(healthjson.error_document(message), 400)
     latest = results.latest(wanted)
     body = healthjson.document(
-        latest, get_settings().critical_aliases, detailed=access is Access.DETAILED
+        latest,
+        get_settings().critical_aliases,
+        detailed=access is Access.DETAILED,
+        pools=pools.combined(wanted),
     )
     return _health_json(body, healthjson.HTTP_STATUS[body["status"]])
 

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import drift, results, vitals
+from dashboard import drift, pools, results, vitals
 from dashboard.conf import get_settings
 from dashboard.health import Access, caller_access
 from dashboard.probes import ProbeResult
@@ -174,5 +174,53 @@ class OpsCollector:
 OPS_COLLECTOR = OpsCollector()
 REGISTRY.register(OPS_COLLECTOR)
 
+
+class PoolCollector:
+    """The application's own pools, summed over every worker that published its figures,
+    under OpenTelemetry's database client names (``db.client.connection.count{state}``
+    becomes ``db_client_connection_count{alias,state}``)."""
+
+    def collect(self) -> Iterable[Metric]:
+        def family(name: str, text: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, text, labels=["alias", *(labels or [])])
+
+        count = family(
+            "db_client_connection_count",
+            "Connections of the application's pool, idle or used, over every worker.",
+            ["state"],
+        )
+        pending = family(
+            "db_client_connection_pending_requests",
+            "Requests waiting for a connection of the pool, over every worker.",
+        )
+        maximum = family("db_client_connection_max", "Pool max_size summed over the workers.")
+        idle_min = family("db_client_connection_idle_min", "Pool min_size summed over the workers.")
+        workers = family(
+            "dbhealth_pool_workers", "Workers whose pool figures are in the shared cache."
+        )
+        # Counters since each worker started; a worker that exits leaves the sums.
+        waited = family(
+            "dbhealth_pool_wait_seconds",
+            "Time requests waited for a pool connection, summed over the live workers.",
+        )
+        errors = family(
+            "dbhealth_pool_errors",
+            "Pool requests that failed or timed out, summed over the live workers.",
+        )
+        for alias, pool in pools.combined(results.aliases()).items():
+            count.add_metric([alias, "idle"], float(pool.available))
+            count.add_metric([alias, "used"], float(pool.in_use))
+            pending.add_metric([alias], float(pool.requests_waiting))
+            maximum.add_metric([alias], float(pool.max_size))
+            idle_min.add_metric([alias], float(pool.min_size))
+            workers.add_metric([alias], float(len(pool.workers)))
+            waited.add_metric([alias], pool.wait_ms / 1000)
+            errors.add_metric([alias], float(pool.errors))
+        yield from (count, pending, maximum, idle_min, workers, waited, errors)
+
+
+POOL_COLLECTOR = PoolCollector()
+REGISTRY.register(POOL_COLLECTOR)
+
 # Collectors whose figures come from the shared cache, not from this process's counters.
-SHARED_COLLECTORS = (UP_COLLECTOR, OPS_COLLECTOR)
+SHARED_COLLECTORS = (UP_COLLECTOR, OPS_COLLECTOR, POOL_COLLECTOR)

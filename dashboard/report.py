@@ -10,14 +10,15 @@ the same ``Report``; they are pure functions of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dashboard import drift, history, results, vitals
+from dashboard import drift, history, pools, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
+from dashboard.pools import PoolView
 from dashboard.probes import Extra, ProbeResult
 from dashboard.summary import Summary, Verdict, alias_verdict, summarize
 from dashboard.vitals import Vitals
@@ -33,6 +34,8 @@ class AliasReport:
     history: Window | None = None
     drift: Drift | None = None
     vitals: Vitals | None = None
+    # The application's own pool, combined across workers (None: no pool published).
+    pool: PoolView | None = None
 
     @property
     def alias(self) -> str:
@@ -66,6 +69,7 @@ def from_results(
     drifts: Mapping[str, Drift] | None = None,
     windows: Mapping[str, Window] | None = None,
     vitals_read: Mapping[str, Vitals] | None = None,
+    pools_seen: Mapping[str, PoolView] | None = None,
     critical_aliases: Iterable[str] | None = None,
 ) -> Report:
     """A report of literal results (what ``build`` ends with; tests build them directly)."""
@@ -76,15 +80,26 @@ def from_results(
     rows = tuple(
         AliasReport(
             result=result,
-            verdict=alias_verdict(result, critical),
+            verdict=with_pool(
+                alias_verdict(result, critical), (pools_seen or {}).get(result.alias)
+            ),
             is_critical=result.alias in critical,
             history=(windows or {}).get(result.alias),
             drift=(drifts or {}).get(result.alias),
             vitals=(vitals_read or {}).get(result.alias),
+            pool=(pools_seen or {}).get(result.alias),
         )
         for result in listed
     )
-    return Report(rows=rows, summary=summarize(listed, critical), critical_aliases=critical)
+    summary = summarize(listed, critical)
+    if summary.verdict == "pass" and any(row.verdict == "warn" for row in rows):
+        summary = replace(summary, verdict="warn")
+    return Report(rows=rows, summary=summary, critical_aliases=critical)
+
+
+def with_pool(verdict: Verdict, pool: PoolView | None) -> Verdict:
+    """A starved or inherited pool is a warning; it never fails an alias on its own."""
+    return "warn" if verdict == "pass" and pool is not None and pool.warns else verdict
 
 
 def build(
@@ -116,7 +131,13 @@ def build(
         )
     vitals_read = _vitals(found, vitals_wanted, riding, deadline)
     windows = history.windows([r.alias for r in found], current=found) if with_history else None
-    return from_results(found, drifts=drifts, windows=windows, vitals_read=vitals_read)
+    return from_results(
+        found,
+        drifts=drifts,
+        windows=windows,
+        vitals_read=vitals_read,
+        pools_seen=pools.combined(r.alias for r in found),
+    )
 
 
 def _vitals(

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import Style, color_style, no_style
 
-from dashboard import drift, healthjson, report, results
+from dashboard import drift, healthjson, pools, report, results
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
@@ -157,20 +157,24 @@ class Command(BaseCommand):
         probed = found.results
         state = state_of(probed, config.critical_aliases, config.warn_ms)
         drifts = found.drifts
-        behind = drift.problems(drifts.values()) if options["check_migrations"] else []
-        if behind:
+        concerns = drift.problems(drifts.values()) if options["check_migrations"] else []
+        seen = {row.alias: row.pool for row in found.rows if row.pool is not None}
+        concerns += pools.problems(seen.values())
+        if concerns:
             state = max(state, State.WARNING)
         if options["json"]:
-            document = healthjson.document(probed, config.critical_aliases, detailed=True)
-            document["notes"].extend(behind)
+            document = healthjson.document(
+                probed, config.critical_aliases, detailed=True, pools=seen
+            )
+            document["notes"].extend(line for line in concerns if line not in document["notes"])
             for row in found.rows:
                 (entry,) = document["checks"][healthjson.check_key(row.alias)]
                 entry["migrations"] = row.drift.as_json() if row.drift else None
                 entry["vitals"] = row.vitals.as_json() if row.vitals and row.result.ok else None
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
-        elif options["nagios"] and behind:
-            text = "; ".join([*behind, describe(probed, config.critical_aliases, config.warn_ms)])
+        elif options["nagios"] and concerns:
+            text = "; ".join([*concerns, describe(probed, config.critical_aliases, config.warn_ms)])
             performance = perfdata(probed, config.warn_ms, timeout * 1000)
             self.stdout.write(f"DBHEALTH {state.name} - {text} | {performance}")
         elif options["nagios"]:
@@ -187,7 +191,9 @@ class Command(BaseCommand):
                 now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 self.stdout.write(f"dbhealth at {now}, every {watching:g} s (Ctrl-C stops)\n")
             self._table(probed, config.critical_aliases, config.warn_ms, style)
-            text = "; ".join([*behind, describe(probed, config.critical_aliases, config.warn_ms)])
+            for alias, pool in seen.items():
+                self.stdout.write(f"{alias} pool: {pool.text}")
+            text = "; ".join([*concerns, describe(probed, config.critical_aliases, config.warn_ms)])
             self.stdout.write(self._styled(style, state)(f"{state.name}: {text}"))
         self.stdout.flush()
         return state
