@@ -13,6 +13,10 @@ Flags on the command line win over this file (``--workers 4``, ``--bind ...``).
 
 from __future__ import annotations
 
+import glob
+import os
+from typing import Any
+
 bind = "127.0.0.1:8000"
 worker_class = "gthread"
 workers = 2
@@ -24,3 +28,22 @@ threads = 32
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
+
+# prometheus-client's multiprocess mode (README "Metrics across workers"): every worker
+# writes its counters to files in this directory and /metrics adds them up. Files left
+# by an earlier run would be added too, so the master empties it before forking.
+METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def on_starting(server: Any) -> None:
+    if METRICS_DIR:
+        os.makedirs(METRICS_DIR, exist_ok=True)
+        for leftover in glob.glob(os.path.join(METRICS_DIR, "*.db")):
+            os.remove(leftover)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if METRICS_DIR:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, METRICS_DIR)

@@ -148,6 +148,9 @@ DBHEALTH = {
     "CACHE_BACKOFF": _number("DBHEALTH_CACHE_BACKOFF", 5.0),
     "FALL": int(_number("DBHEALTH_FALL", 1, minimum=1, unit="probes")),
     "RISE": int(_number("DBHEALTH_RISE", 1, minimum=1, unit="probes")),
+    # prometheus-client writes every worker's counters there when this variable is set
+    # (config/gunicorn.conf.py empties it at start): /metrics adds them up.
+    "METRICS_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

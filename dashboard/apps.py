@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.core import checks
+from django.core.signals import request_started
 
 
 class DashboardConfig(AppConfig):
@@ -13,7 +14,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard import checks as dbhealth_checks
-        from dashboard import history, readiness
+        from dashboard import history, pools, readiness
         from dashboard.metrics import observe_probe
         from dashboard.probes import probe_finished
 
@@ -22,6 +23,9 @@ class DashboardConfig(AppConfig):
         probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")
         probe_finished.connect(history.record, dispatch_uid="dashboard.history.record")
         probe_finished.connect(readiness.record, dispatch_uid="dashboard.readiness.record")
+        request_started.connect(
+            pools.start_publishing, dispatch_uid="dashboard.pools.start_publishing"
+        )
 
 
 class DBHealthAdminConfig(admin_apps.AdminConfig):

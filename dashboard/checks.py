@@ -5,6 +5,7 @@ Registered under the ``dbhealth`` tag by ``DashboardConfig.ready``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import connections
 from django.db.utils import load_backend
+from prometheus_client import values as prometheus_values
 
 from dashboard.conf import get_settings
 from dashboard.routing import router_installed
@@ -209,6 +211,31 @@ def check_cache_timeouts(
     ]
 
 
+def check_metrics_dir(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    directory = get_settings().metrics_dir
+    if not directory:
+        return []
+    # prometheus-client picks its value class once, at import, from PROMETHEUS_MULTIPROC_DIR.
+    writing = bool(getattr(prometheus_values.ValueClass, "_multiprocess", False))
+    if os.path.isdir(directory) and writing:
+        return []
+    return [
+        Warning(
+            f"DBHEALTH['METRICS_DIR'] is {directory!r}, but "
+            + (
+                "it is not a directory"
+                if not os.path.isdir(directory)
+                else "this process does not write its counters there"
+            )
+            + ": /metrics would not add up the workers' counters.",
+            hint="Create the directory and start every worker with PROMETHEUS_MULTIPROC_DIR "
+            "set to it (before prometheus_client is imported), or leave METRICS_DIR empty.",
+            obj="DBHEALTH['METRICS_DIR']",
+            id="dbhealth.W006",
+        )
+    ]
+
+
 def check_hysteresis(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     configured = getattr(settings, "DBHEALTH", {})
     messages: list[CheckMessage] = []
@@ -235,4 +262,5 @@ ALL = (
     check_router,
     check_cache_timeouts,
     check_hysteresis,
+    check_metrics_dir,
 )

@@ -55,6 +55,13 @@ DEFAULTS: dict[str, Any] = {
     "XID_AGE_THRESHOLD": 0.5,
     # Let users holding dashboard.cancel_session cancel queries and terminate sessions.
     "ALLOW_CANCEL": False,
+    # The directory of prometheus-client's multiprocess mode (the PROMETHEUS_MULTIPROC_DIR
+    # the workers were started with): /metrics then adds up the counters of every worker.
+    # Empty: each process answers with its own counters.
+    "METRICS_DIR": "",
+    # Seconds a worker's pool figures stay in the shared cache: a worker that exits drops
+    # out of the combined figures within this time (it republishes every third of it).
+    "POOL_TTL": 10.0,
 }
 
 
@@ -80,6 +87,8 @@ class DBHealthSettings:
     key_range_threshold: float
     xid_age_threshold: float
     allow_cancel: bool
+    metrics_dir: str
+    pool_ttl: float
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -120,6 +129,8 @@ def get_settings() -> DBHealthSettings:
         key_range_threshold=float(merged["KEY_RANGE_THRESHOLD"]),
         xid_age_threshold=float(merged["XID_AGE_THRESHOLD"]),
         allow_cancel=bool(merged["ALLOW_CANCEL"]),
+        metrics_dir=str(merged["METRICS_DIR"] or ""),
+        pool_ttl=float(merged["POOL_TTL"]),
     )
     _built = (configured, built)
     return built

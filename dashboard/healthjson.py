@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.pools import PoolView
 from dashboard.report import AliasReport, Report
 from dashboard.summary import Verdict
 
 MEDIA_TYPE = "application/health+json"
 MEASUREMENT = "responseTime"
+# The draft's predefined measurement for a pool's connections.
+POOL_MEASUREMENT = "connections"
 
 # The draft's status values decide the HTTP code: only "fail" is an error.
 HTTP_STATUS: dict[Verdict, int] = {"pass": 200, "warn": 200, "fail": 503}
@@ -60,12 +63,39 @@ def check(row: AliasReport, *, detailed: bool) -> dict[str, Any]:
     return entry
 
 
+def pool_check(pool: PoolView, *, detailed: bool) -> dict[str, Any]:
+    """``"<alias>:connections"``: the app's own pool, connections in use over every worker."""
+    entry: dict[str, Any] = {
+        "componentId": pool.alias,
+        "componentType": "datastore",
+        "observedValue": pool.in_use,
+        "observedUnit": "connections",
+        "status": "warn" if pool.warns else "pass",
+    }
+    if pool.problem:
+        entry["output"] = pool.problem
+    if detailed:
+        entry["pool"] = pool.as_json()
+    return entry
+
+
 def document(found: Report, *, detailed: bool) -> dict[str, Any]:
+    """The whole answer; an alias whose own pool is starved adds a ``<alias>:connections``
+    check (the app's path, beside the fresh probe's ``responseTime``)."""
+    checks = {check_key(row.alias): [check(row, detailed=detailed)] for row in found.rows}
+    notes = [found.summary.text]
+    for row in found.rows:
+        pool = row.pool
+        if pool is None:
+            continue
+        checks[f"{pool.alias}:{POOL_MEASUREMENT}"] = [pool_check(pool, detailed=detailed)]
+        if pool.problem:
+            notes.append(pool.problem)
     return {
         "status": found.summary.verdict,
         "description": "database aliases",
-        "notes": [found.summary.text],
-        "checks": {check_key(row.alias): [check(row, detailed=detailed)] for row in found.rows},
+        "notes": notes,
+        "checks": checks,
     }
 
 

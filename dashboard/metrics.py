@@ -4,26 +4,33 @@
 (a ``report.build`` that is not fresh), so scrapes cannot ping more often than the
 cache TTL. The latency histogram and the
 failure counter are fed by ``probe_finished``: they count the probes this process ran.
+With ``METRICS_DIR`` (prometheus-client's multiprocess mode) the counters are those of
+every worker writing to that directory, so a scrape answered by any worker gives the same
+sums.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import drift, maintenance, report, results, vitals
+from dashboard import drift, maintenance, pools, report, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.health import Access, caller_access
 from dashboard.probes import ProbeResult
 from dashboard.summary import Verdict
+
+logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
 
@@ -96,7 +103,8 @@ class UpCollector:
         yield flapping
 
 
-REGISTRY.register(UpCollector())
+UP_COLLECTOR = UpCollector()
+REGISTRY.register(UP_COLLECTOR)
 
 
 def observe_probe(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
@@ -120,7 +128,25 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Bearer realm="dbhealth"'
         return response
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(REGISTRY), content_type=content_type)
+    return HttpResponse(encoder(scrape_registry()), content_type=content_type)
+
+
+def scrape_registry() -> CollectorRegistry:
+    """What one scrape exposes. In multiprocess mode the counters and histograms come from
+    every worker's files; the collectors that read the shared cache are the same in every
+    worker, so they are added once, as they are."""
+    directory = get_settings().metrics_dir
+    if not directory:
+        return REGISTRY
+    if not os.path.isdir(directory):
+        # dbhealth.W005 names it; a scrape still answers with this process's figures.
+        logger.warning("METRICS_DIR is not a directory: /metrics shows this process only")
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    for collector in SHARED_COLLECTORS:
+        registry.register(collector)
+    return registry
 
 
 # --- what the shipped alert rules and Grafana dashboard need (dashboard/ops/) -----------------
@@ -170,7 +196,8 @@ class OpsCollector:
         yield lag
 
 
-REGISTRY.register(OpsCollector())
+OPS_COLLECTOR = OpsCollector()
+REGISTRY.register(OPS_COLLECTOR)
 
 
 # --- maintenance dangers (dashboard.maintenance), from the cache only ------------------------
@@ -192,4 +219,56 @@ class MaintenanceCollector:
         yield dangers
 
 
-REGISTRY.register(MaintenanceCollector())
+MAINTENANCE_COLLECTOR = MaintenanceCollector()
+REGISTRY.register(MAINTENANCE_COLLECTOR)
+
+
+class PoolCollector:
+    """The application's own pools, summed over every worker that published its figures,
+    under OpenTelemetry's database client names (``db.client.connection.count{state}``
+    becomes ``db_client_connection_count{alias,state}``)."""
+
+    def collect(self) -> Iterable[Metric]:
+        def family(name: str, text: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, text, labels=["alias", *(labels or [])])
+
+        count = family(
+            "db_client_connection_count",
+            "Connections of the application's pool, idle or used, over every worker.",
+            ["state"],
+        )
+        pending = family(
+            "db_client_connection_pending_requests",
+            "Requests waiting for a connection of the pool, over every worker.",
+        )
+        maximum = family("db_client_connection_max", "Pool max_size summed over the workers.")
+        idle_min = family("db_client_connection_idle_min", "Pool min_size summed over the workers.")
+        workers = family(
+            "dbhealth_pool_workers", "Workers whose pool figures are in the shared cache."
+        )
+        # Counters since each worker started; a worker that exits leaves the sums.
+        waited = family(
+            "dbhealth_pool_wait_seconds",
+            "Time requests waited for a pool connection, summed over the live workers.",
+        )
+        errors = family(
+            "dbhealth_pool_errors",
+            "Pool requests that failed or timed out, summed over the live workers.",
+        )
+        for alias, pool in pools.combined(results.aliases()).items():
+            count.add_metric([alias, "idle"], float(pool.available))
+            count.add_metric([alias, "used"], float(pool.in_use))
+            pending.add_metric([alias], float(pool.requests_waiting))
+            maximum.add_metric([alias], float(pool.max_size))
+            idle_min.add_metric([alias], float(pool.min_size))
+            workers.add_metric([alias], float(len(pool.workers)))
+            waited.add_metric([alias], pool.wait_ms / 1000)
+            errors.add_metric([alias], float(pool.errors))
+        yield from (count, pending, maximum, idle_min, workers, waited, errors)
+
+
+POOL_COLLECTOR = PoolCollector()
+REGISTRY.register(POOL_COLLECTOR)
+
+# Collectors whose figures come from the shared cache, not from this process's counters.
+SHARED_COLLECTORS = (UP_COLLECTOR, OPS_COLLECTOR, MAINTENANCE_COLLECTOR, POOL_COLLECTOR)

@@ -15,13 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dashboard import activity, drift, history, maintenance, readiness, results, vitals
+from dashboard import activity, drift, history, maintenance, pools, readiness, results, vitals
 from dashboard.activity import Activity
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
 from dashboard.maintenance import Maintenance
+from dashboard.pools import PoolView
 from dashboard.probes import Extra, ProbeResult
 from dashboard.readiness import Readiness
 from dashboard.summary import Summary, Verdict, alias_verdict, summarize
@@ -44,6 +45,8 @@ class AliasReport:
     is_flapping: bool = False
     activity: Activity | None = None
     maintenance: Maintenance | None = None
+    # The application's own pool, combined across workers (None: no pool published).
+    pool: PoolView | None = None
 
     @property
     def alias(self) -> str:
@@ -102,6 +105,7 @@ def from_results(
     vitals_read: Mapping[str, Vitals] | None = None,
     activity_read: Mapping[str, Activity] | None = None,
     maintenance_read: Mapping[str, Maintenance] | None = None,
+    pools_seen: Mapping[str, PoolView] | None = None,
     critical_aliases: Iterable[str] | None = None,
     held: Mapping[str, Readiness] | None = None,
 ) -> Report:
@@ -119,7 +123,10 @@ def from_results(
         rows.append(
             AliasReport(
                 result=result,
-                verdict=alias_verdict(result, critical, passing=passing),
+                verdict=with_pool(
+                    alias_verdict(result, critical, passing=passing),
+                    (pools_seen or {}).get(result.alias),
+                ),
                 is_critical=result.alias in critical,
                 history=(windows or {}).get(result.alias),
                 drift=(drifts or {}).get(result.alias),
@@ -129,12 +136,18 @@ def from_results(
                 is_flapping=flapping,
                 activity=(activity_read or {}).get(result.alias),
                 maintenance=(maintenance_read or {}).get(result.alias),
+                pool=(pools_seen or {}).get(result.alias),
             )
         )
     verdicts = {row.alias: row.verdict for row in rows}
     return Report(
         rows=tuple(rows), summary=summarize(listed, critical, verdicts), critical_aliases=critical
     )
+
+
+def with_pool(verdict: Verdict, pool: PoolView | None) -> Verdict:
+    """A starved or inherited pool is a warning; it never fails an alias on its own."""
+    return "warn" if verdict == "pass" and pool is not None and pool.warns else verdict
 
 
 def build(
@@ -192,6 +205,7 @@ def build(
         activity_read=activity_read,
         maintenance_read=maintenance_read,
         held=held,
+        pools_seen=pools.combined(r.alias for r in found),
     )
 
 

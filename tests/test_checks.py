@@ -91,6 +91,20 @@ def test_alias_router_missing_or_not_first_is_a_warning(settings, routers, warne
     assert ids(dbhealth_messages(id="dbhealth.W004")) == (["dbhealth.W004"] if warned else [])
 
 
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_metrics_dir_the_process_does_not_write_to_is_a_warning(
+    settings, tmp_path, exists
+) -> None:
+    directory = tmp_path if exists else tmp_path / "missing"
+    settings.DBHEALTH = {**settings.DBHEALTH, "METRICS_DIR": str(directory)}
+
+    (warning,) = dbhealth_messages(id="dbhealth.W006")
+
+    reason = "does not write its counters there" if exists else "it is not a directory"
+    assert reason in warning.msg
+    assert "PROMETHEUS_MULTIPROC_DIR" in warning.hint
+
+
 class NoOpinionRouter:
     """A site's own router that has no say about anything."""
 
@@ -100,6 +114,8 @@ def test_the_test_settings_raise_no_dbhealth_error() -> None:
     assert dbhealth_messages(id="dbhealth.W002") == []
     assert dbhealth_messages(id="dbhealth.W003") == []
     assert dbhealth_messages(id="dbhealth.W004") == []
+    assert dbhealth_messages(id="dbhealth.W005") == []
+    assert dbhealth_messages(id="dbhealth.W006") == []
 
 
 def _check_shipped_settings(**database_urls: str) -> subprocess.CompletedProcess:

@@ -105,3 +105,13 @@ def test_the_registry_is_the_apps_own() -> None:
     assert (
         GLOBAL.get_sample_value("dbhealth_up", {"alias": "default", "vendor": "postgresql"}) is None
     )
+
+
+def test_a_metrics_dir_that_is_missing_still_answers_with_this_process(
+    client: Client, bearer, settings, tmp_path
+) -> None:
+    settings.DBHEALTH = {**settings.DBHEALTH, "METRICS_DIR": str(tmp_path / "missing")}
+
+    found = families(client.get(METRICS, headers=bearer))
+
+    assert "dbhealth_latency_seconds" in found and "dbhealth_up" in found

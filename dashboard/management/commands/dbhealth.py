@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import Style, color_style, no_style
 
-from dashboard import drift, healthjson, maintenance, report, results
+from dashboard import drift, healthjson, maintenance, pools, report, results
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
@@ -165,13 +165,15 @@ class Command(BaseCommand):
         probed = found.results
         state = state_of(found, config.warn_ms)
         drifts = found.drifts
-        behind = drift.problems(drifts.values()) if options["check_migrations"] else []
-        behind += maintenance.problems(found.maintenances)
-        if behind:
+        concerns = drift.problems(drifts.values()) if options["check_migrations"] else []
+        concerns += maintenance.problems(found.maintenances)
+        seen = {row.alias: row.pool for row in found.rows if row.pool is not None}
+        concerns += pools.problems(seen.values())
+        if concerns:
             state = max(state, State.WARNING)
         if options["json"]:
             document = healthjson.document(found, detailed=True)
-            document["notes"].extend(behind)
+            document["notes"].extend(line for line in concerns if line not in document["notes"])
             for row in found.rows:
                 (entry,) = document["checks"][healthjson.check_key(row.alias)]
                 entry["migrations"] = row.drift.as_json() if row.drift else None
@@ -180,8 +182,8 @@ class Command(BaseCommand):
                 entry["maintenance"] = row.maintenance.as_json() if row.maintenance else None
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
-        elif options["nagios"] and behind:
-            text = "; ".join([*behind, describe(found, config.warn_ms)])
+        elif options["nagios"] and concerns:
+            text = "; ".join([*concerns, describe(found, config.warn_ms)])
             performance = perfdata(probed, config.warn_ms, timeout * 1000)
             self.stdout.write(f"DBHEALTH {state.name} - {text} | {performance}")
         elif options["nagios"]:
@@ -194,7 +196,9 @@ class Command(BaseCommand):
                 now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 self.stdout.write(f"dbhealth at {now}, every {watching:g} s (Ctrl-C stops)\n")
             self._table(found, config.warn_ms, style)
-            text = "; ".join([*behind, describe(found, config.warn_ms)])
+            for alias, pool in seen.items():
+                self.stdout.write(f"{alias} pool: {pool.text}")
+            text = "; ".join([*concerns, describe(found, config.warn_ms)])
             self.stdout.write(self._styled(style, state)(f"{state.name}: {text}"))
         self.stdout.flush()
         return state

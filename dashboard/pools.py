@@ -1,0 +1,312 @@
+"""The application's own connection pools, read in every worker and combined.
+
+A fresh probe answers "can a new client reach the server?"; this module answers "are the
+workers starved for connections?". Each process reads the psycopg pools Django opened
+for it (``OPTIONS={"pool": ...}``) with ``get_stats()`` (``pop_stats()`` would reset the
+counters other readers rely on) and publishes its figures to the shared cache with a
+short TTL, from a daemon thread started on the process's first request. Any worker then
+answers with the sum and each worker's figures; a worker whose figures expired is listed
+as having stopped publishing until it is forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from django.db import connections
+
+from dashboard import sharedcache
+from dashboard.conf import get_settings
+
+logger = logging.getLogger(__name__)
+
+WORKERS_KEY = "dbhealth:pools:workers"
+# A worker that stopped publishing is named for this many TTLs, then forgotten.
+FORGET_AFTER_TTLS = 10
+
+
+def _worker_key(worker: str) -> str:
+    return f"dbhealth:pools:worker:{worker}"
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process (several hosts may share the cache)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class PoolFigures:
+    """One pool of one process, as ``get_stats()`` gave it."""
+
+    alias: str
+    worker: str
+    size: int
+    available: int
+    requests_waiting: int
+    min_size: int
+    max_size: int
+    requests: int = 0
+    wait_ms: int = 0
+    errors: int = 0
+    lost: int = 0
+    # The pool was open when this process forked from its parent (Django ticket #36957).
+    opened_before_fork: bool = False
+
+    @property
+    def in_use(self) -> int:
+        return max(0, self.size - self.available)
+
+    @classmethod
+    def from_stats(cls, alias: str, worker: str, stats: Mapping[str, int]) -> PoolFigures:
+        return cls(
+            opened_before_fork=alias in _inherited,
+            alias=alias,
+            worker=worker,
+            size=stats.get("pool_size", 0),
+            available=stats.get("pool_available", 0),
+            requests_waiting=stats.get("requests_waiting", 0),
+            min_size=stats.get("pool_min", 0),
+            max_size=stats.get("pool_max", 0),
+            requests=stats.get("requests_num", 0),
+            wait_ms=stats.get("requests_wait_ms", 0),
+            # psycopg counts a request that timed out waiting as a request error.
+            errors=stats.get("requests_errors", 0) + stats.get("connections_errors", 0),
+            lost=stats.get("connections_lost", 0),
+        )
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """One alias's pool across every worker that published it."""
+
+    alias: str
+    workers: tuple[PoolFigures, ...]
+    stopped: tuple[str, ...] = ()
+
+    def _sum(self, name: str) -> int:
+        return sum(int(getattr(figures, name)) for figures in self.workers)
+
+    @property
+    def size(self) -> int:
+        return self._sum("size")
+
+    @property
+    def available(self) -> int:
+        return self._sum("available")
+
+    @property
+    def in_use(self) -> int:
+        return self._sum("in_use")
+
+    @property
+    def requests_waiting(self) -> int:
+        return self._sum("requests_waiting")
+
+    @property
+    def max_size(self) -> int:
+        return self._sum("max_size")
+
+    @property
+    def min_size(self) -> int:
+        return self._sum("min_size")
+
+    @property
+    def requests(self) -> int:
+        return self._sum("requests")
+
+    @property
+    def wait_ms(self) -> int:
+        return self._sum("wait_ms")
+
+    @property
+    def errors(self) -> int:
+        return self._sum("errors")
+
+    @property
+    def lost(self) -> int:
+        return self._sum("lost")
+
+    @property
+    def forked(self) -> tuple[str, ...]:
+        """Workers whose pool was inherited, open, from the process they forked from."""
+        return tuple(f.worker for f in self.workers if f.opened_before_fork)
+
+    @property
+    def warns(self) -> bool:
+        return self.requests_waiting > 0 or bool(self.forked)
+
+    @property
+    def problem(self) -> str | None:
+        """The warning in the operator's words, or None."""
+        found = []
+        if self.requests_waiting:
+            starved = [f.worker for f in self.workers if f.requests_waiting]
+            found.append(
+                f"{self.alias} pool exhausted: {self.requests_waiting} request(s) waiting for"
+                f" a connection ({self.in_use} of {self.max_size} in use; worker"
+                f" {', '.join(starved)})"
+            )
+        if self.forked:
+            found.append(
+                f"{self.alias} pool opened before the process forked (worker"
+                f" {', '.join(self.forked)}): the workers share its sockets. {FORK_FIX}"
+            )
+        return "; ".join(found) or None
+
+    @property
+    def text(self) -> str:
+        line = (
+            f"{self.in_use} of {self.max_size} in use, {self.available} idle,"
+            f" {self.requests_waiting} waiting, over {len(self.workers)} worker(s)"
+        )
+        if self.stopped:
+            line += f"; stopped publishing: {', '.join(self.stopped)}"
+        return line
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "available": self.available,
+            "inUse": self.in_use,
+            "requestsWaiting": self.requests_waiting,
+            "minSize": self.min_size,
+            "maxSize": self.max_size,
+            "requests": self.requests,
+            "waitMs": self.wait_ms,
+            "errors": self.errors,
+            "lost": self.lost,
+            "workers": [{**asdict(figures), "inUse": figures.in_use} for figures in self.workers],
+            "stoppedPublishing": list(self.stopped),
+            "openedBeforeFork": list(self.forked),
+        }
+
+
+def _open_pools() -> dict[str, Any]:
+    """The pools Django has created in this process, by alias.
+
+    Read from the backend's class-level registry, not ``connections[alias].pool``: that
+    property creates the pool, and a scrape must not give a worker a pool it never used.
+    """
+    found: dict[str, Any] = {}
+    for alias in connections.settings:
+        registry = getattr(type(connections[alias]), "_connection_pools", None)
+        pool = registry.get(alias) if isinstance(registry, dict) else None
+        if pool is not None and not getattr(pool, "closed", True):
+            found[alias] = pool
+    return found
+
+
+def local_figures() -> list[PoolFigures]:
+    worker = worker_id()
+    return [
+        PoolFigures.from_stats(alias, worker, pool.get_stats())
+        for alias, pool in _open_pools().items()
+    ]
+
+
+_inherited: set[str] = set()
+
+
+def _note_inherited_pools() -> None:
+    _inherited.update(_open_pools())
+
+
+# A pool's sockets and threads do not belong to a forked child; gunicorn --preload with a
+# query at import time, or a pool used by the master, gives every worker the same sockets.
+os.register_at_fork(after_in_child=_note_inherited_pools)
+
+FORK_FIX = (
+    "Open no database connection before the server forks its workers: no query at import"
+    " time with gunicorn --preload, or close the pools in gunicorn's pre_fork hook"
+    " (connections[alias].close_pool())."
+)
+
+
+def publish(figures: Iterable[PoolFigures] | None = None, *, worker: str | None = None) -> None:
+    """Leave this worker's figures in the shared cache for ``POOL_TTL`` seconds."""
+    ttl = get_settings().pool_ttl
+    worker = worker or worker_id()
+    listed = list(local_figures() if figures is None else figures)
+    now = time.time()
+    sharedcache.set(_worker_key(worker), [asdict(f) for f in listed], ttl)
+    known: dict[str, float] = dict(sharedcache.get(WORKERS_KEY) or {})
+    # Read-modify-write: two workers publishing at once may drop one entry, which
+    # its next publication restores.
+    forget = now - ttl * FORGET_AFTER_TTLS
+    known = {w: seen for w, seen in known.items() if seen >= forget}
+    known[worker] = now
+    sharedcache.set(WORKERS_KEY, known, ttl * FORGET_AFTER_TTLS)
+
+
+def pooled_aliases() -> set[str]:
+    """Aliases whose settings ask Django for a pool (``OPTIONS={"pool": ...}``)."""
+    return {
+        alias
+        for alias, settings_dict in connections.settings.items()
+        if (settings_dict.get("OPTIONS") or {}).get("pool")
+    }
+
+
+def combined(aliases: Iterable[str] | None = None) -> dict[str, PoolView]:
+    """Every worker's figures, by alias (aliases no worker has a pool for are absent)."""
+    # A site without pools pays no cache round trip for this on every /health/.
+    wanted = pooled_aliases().intersection(connections.settings if aliases is None else aliases)
+    if not wanted:
+        return {}
+    known: dict[str, float] = dict(sharedcache.get(WORKERS_KEY) or {})
+    published = sharedcache.get_many(_worker_key(w) for w in known)
+    names = {f.name for f in fields(PoolFigures)}
+    by_alias: dict[str, list[PoolFigures]] = {}
+    stopped: list[str] = []
+    for worker in sorted(known):
+        entries = published.get(_worker_key(worker))
+        if entries is None:
+            stopped.append(worker)
+            continue
+        for entry in entries:
+            figures = PoolFigures(**{k: v for k, v in entry.items() if k in names})
+            if figures.alias in wanted:
+                by_alias.setdefault(figures.alias, []).append(figures)
+    return {
+        alias: PoolView(alias, tuple(found), tuple(stopped)) for alias, found in by_alias.items()
+    }
+
+
+def problems(views: Iterable[PoolView]) -> list[str]:
+    return [view.problem for view in views if view.problem]
+
+
+# --- the publishing thread of this process ---------------------------------------------
+
+_publisher_pid: int | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publish_forever() -> None:
+    pid = os.getpid()
+    while _publisher_pid == pid:
+        try:
+            publish()
+        except Exception as error:  # retried next round; the thread must live on
+            logger.warning("publishing pool figures failed (%s)", type(error).__name__)
+        # A third of the TTL: two publications may be lost before a live worker expires.
+        time.sleep(get_settings().pool_ttl / 3)
+
+
+def start_publishing(**kwargs: Any) -> None:
+    """Receiver of ``request_started``: one publisher thread per process, after a fork too."""
+    global _publisher_pid
+    if _publisher_pid == os.getpid() or not pooled_aliases():
+        return
+    with _publisher_lock:
+        if _publisher_pid == os.getpid():
+            return
+        _publisher_pid = os.getpid()
+        threading.Thread(target=_publish_forever, name="dbhealth-pools", daemon=True).start()

@@ -1,0 +1,86 @@
+"""This project served by gunicorn (config/gunicorn.conf.py) in a subprocess, for tests
+that need several worker processes."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from tests.servers import unused_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+TOKEN = "token-" + secrets.token_urlsafe(12)
+
+
+class Site:
+    def __init__(self, port: int, server: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.server = server
+
+    def get(self, path: str, **headers: str) -> tuple[int, str]:
+        """One request on a new connection, so that any worker may accept it."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        try:
+            conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}", **headers})
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+
+def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "False",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'default.sqlite3'}",
+        "DBHEALTH_TOKEN": TOKEN,
+        **extra,
+    }
+
+
+@contextmanager
+def serve(env: dict[str, str], *, workers: int = 2, log: Path | None = None) -> Iterator[Site]:
+    """gunicorn with ``workers`` processes, stopped (and waited for) on exit."""
+    port = unused_port()
+    output = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    server = subprocess.Popen(
+        [str(GUNICORN), "-c", "config/gunicorn.conf.py", "config.wsgi"]
+        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4"],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with closing(socket.socket()) as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, "gunicorn exited at start-up"
+            assert time.monotonic() < deadline, "gunicorn did not listen within 30 s"
+            time.sleep(0.05)
+        yield Site(port, server)
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        if log is not None:
+            output.close()  # type: ignore[union-attr]

@@ -1,0 +1,158 @@
+"""The application's own pool: how a worker's figures read on the page, in /health/,
+``dbhealth`` and /metrics, and a pool opened before the process forked."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from dashboard import pools
+from dashboard.pools import PoolFigures
+from tests.conftest import postgres_like
+
+STARVED = PoolFigures(
+    alias="default", worker="web-1:101", size=2, available=0, requests_waiting=3,
+    min_size=1, max_size=2, requests=40, wait_ms=900,
+)  # fmt: skip
+CALM = PoolFigures(
+    alias="default", worker="web-1:102", size=1, available=1, requests_waiting=0,
+    min_size=1, max_size=2, requests=12,
+)  # fmt: skip
+
+
+@pytest.fixture
+def starved_worker(monkeypatch) -> None:
+    # Figures published by two workers whose "default" has a pool; this process's own
+    # "default" has none, so nothing here opens or publishes a real pool.
+    monkeypatch.setattr(pools, "pooled_aliases", lambda: {"default"})
+    # As if this process published already: the test client's requests start no thread.
+    monkeypatch.setattr(pools, "_publisher_pid", os.getpid())
+    pools.publish([STARVED], worker=STARVED.worker)
+    pools.publish([CALM], worker=CALM.worker)
+
+
+def test_figures_combine_across_workers_and_name_the_starved_one(starved_worker) -> None:
+    view = pools.combined()["default"]
+
+    assert (view.size, view.in_use, view.available, view.requests_waiting) == (3, 2, 1, 3)
+    assert view.max_size == 4
+    assert view.warns
+    assert view.problem is not None and "web-1:101" in view.problem
+    assert "web-1:102" not in view.problem
+    assert view.text == "2 of 4 in use, 1 idle, 3 waiting, over 2 worker(s)"
+
+
+def test_a_worker_whose_figures_expired_is_said_to_have_stopped(starved_worker) -> None:
+    pools.sharedcache.delete(pools._worker_key(STARVED.worker))
+
+    view = pools.combined()["default"]
+
+    assert [f.worker for f in view.workers] == [CALM.worker]
+    assert view.stopped == (STARVED.worker,)
+    assert "stopped publishing: web-1:101" in view.text
+    assert not view.warns
+
+
+def test_the_page_shows_the_alias_up_but_its_pool_as_a_warning(
+    staff_client: Client, starved_worker
+) -> None:
+    html = staff_client.get("/admin/db-health/").content.decode()
+
+    row = html[html.index('data-alias="default"') :].split("</tr>")[0]
+    assert 'data-status="up"' in html[html.index('id="alias-default"') - 1 :][:200]
+    assert "dbhealth-badge-warn" in row
+    assert "pool exhausted: 3 request(s) waiting for a connection" in row
+    assert "2 of 4 in use" in row
+    assert 'data-verdict="warn"' in html
+
+
+def test_health_details_carry_the_pool_and_anonymous_callers_its_status(
+    client: Client, settings, starved_worker
+) -> None:
+    bearer = {"Authorization": f"Bearer {settings.DBHEALTH['TOKEN']}"}
+
+    detailed = client.get("/health/", headers=bearer).json()
+    anonymous = client.get("/health/").json()
+
+    (entry,) = detailed["checks"]["default:connections"]
+    assert detailed["status"] == "warn"
+    assert detailed["checks"]["default:responseTime"][0]["probe"] == "up"
+    assert entry["status"] == "warn" and entry["observedValue"] == 2
+    assert entry["pool"]["requestsWaiting"] == 3
+    assert [w["worker"] for w in entry["pool"]["workers"]] == ["web-1:101", "web-1:102"]
+    assert "pool" not in anonymous["checks"]["default:connections"][0]
+    assert anonymous["checks"]["default:connections"][0]["status"] == "warn"
+
+
+def test_dbhealth_warns_about_the_pool(capsys, starved_worker) -> None:
+    with pytest.raises(SystemExit) as exited:
+        call_command("dbhealth", "--alias", "default")
+
+    out = capsys.readouterr().out
+    assert exited.value.code == 1
+    assert "default pool: 2 of 4 in use, 1 idle, 3 waiting, over 2 worker(s)" in out
+    assert "WARNING: default pool exhausted" in out
+
+
+def test_metrics_give_the_pool_under_opentelemetry_names(
+    client: Client, settings, starved_worker
+) -> None:
+    bearer = {"Authorization": f"Bearer {settings.DBHEALTH['TOKEN']}"}
+    text = client.get("/metrics", headers=bearer).content.decode()
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("db_client_connection_count", (("alias", "default"), ("state", "used")))] == 2
+    assert samples[("db_client_connection_count", (("alias", "default"), ("state", "idle")))] == 1
+    assert samples[("db_client_connection_pending_requests", (("alias", "default"),))] == 3
+    assert samples[("db_client_connection_max", (("alias", "default"),))] == 4
+    assert samples[("dbhealth_pool_workers", (("alias", "default"),))] == 2
+
+
+def test_without_published_figures_no_alias_has_a_pool(client: Client) -> None:
+    assert pools.combined() == {}
+    assert "default:connections" not in client.get("/health/").json()["checks"]
+
+
+def test_a_pool_opened_before_fork_is_reported_with_the_fix(add_alias, django_db_blocker) -> None:
+    options = {**postgres_like()["OPTIONS"], "pool": {"min_size": 1, "max_size": 1}}
+    # The server's own maintenance database: the pool only needs to connect.
+    alias = add_alias("pooled", **postgres_like(NAME="postgres", OPTIONS=options))
+    django_db_blocker.unblock()
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    reading, writing = os.pipe()
+    try:
+        child = os.fork()
+        if child == 0:  # the child reports what it inherited, then leaves at once
+            try:
+                found = [f.opened_before_fork for f in pools.local_figures() if f.alias == alias]
+                os.write(writing, json.dumps(found).encode())
+            finally:
+                os._exit(0)
+        os.close(writing)
+        os.waitpid(child, 0)
+        with os.fdopen(reading) as pipe:
+            inherited = json.loads(pipe.read())
+        here = [f for f in pools.local_figures() if f.alias == alias]
+    finally:
+        connections[alias].close()
+        connections[alias].close_pool()
+        django_db_blocker.restore()
+
+    assert inherited == [True]
+    assert [f.opened_before_fork for f in here] == [False]
+    view = pools.PoolView(alias, (PoolFigures(alias, "web-1:7", 1, 1, 0, 1, 1,
+                                               opened_before_fork=True),))  # fmt: skip
+    assert view.warns
+    assert "opened before the process forked" in (view.problem or "")
+    assert "close_pool()" in (view.problem or "")
