@@ -8,13 +8,17 @@ versions, errors) were in the answer.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.core.cache.backends.base import BaseCache
+from django.db import connections
 from django.http import HttpResponse
-from django.test import Client
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 URLS: dict[str, tuple[str, str]] = {
     "admin index": ("GET", "/admin/"),
@@ -24,6 +28,7 @@ URLS: dict[str, tuple[str, str]] = {
     "demo changelist": ("GET", "/admin/demo/customer/?_db=default"),
     "/health/": ("GET", "/health/"),
     "/health/live/": ("GET", "/health/live/"),
+    "POST /health/live/": ("POST", "/health/live/"),
     "/metrics": ("GET", "/metrics"),
 }
 ROLES = ["anonymous", "non-staff", "staff", "superuser", "valid token", "invalid token"]
@@ -37,6 +42,7 @@ EXPECTED: dict[str, list[str]] = {
     "demo changelist": [LOGIN,      LOGIN,       "403",       "200",       LOGIN,       LOGIN],
     "/health/":        ["200 brief", "200 brief", "200 full", "200 full",  "200 full",  "401"],
     "/health/live/":   ["200",      "200",       "200",       "200",       "200",       "200"],
+    "POST /health/live/": ["405", "405",     "405",       "405",       "405",       "405"],
     "/metrics":        ["401",      "401",       "200",       "200",       "200",       "401"],
 }  # fmt: skip
 
@@ -82,6 +88,69 @@ def test_every_url_answers_every_kind_of_caller_as_expected(django_user_model: A
             found[name].append(_outcome(response))
 
     assert found == EXPECTED
+
+
+# --- liveness -----------------------------------------------------------------------------
+
+
+class RecordingCache(BaseCache):
+    """A cache that stores nothing and records each use, so a test can prove there was none."""
+
+    used: list[str] = []
+
+    def __init__(self, location: str, params: dict[str, Any]) -> None:
+        super().__init__(params)
+
+    def add(self, key: str, *args: Any, **kwargs: Any) -> bool:
+        self.used.append(f"add {key}")
+        return False
+
+    def get(self, key: str, default: Any = None, version: int | None = None) -> Any:
+        self.used.append(f"get {key}")
+        return default
+
+    def set(self, key: str, *args: Any, **kwargs: Any) -> None:
+        self.used.append(f"set {key}")
+
+    def touch(self, key: str, *args: Any, **kwargs: Any) -> bool:
+        self.used.append(f"touch {key}")
+        return False
+
+    def delete(self, key: str, version: int | None = None) -> bool:
+        self.used.append(f"delete {key}")
+        return False
+
+    def clear(self) -> None:
+        self.used.append("clear")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_liveness_refuses_other_methods_with_405_even_without_a_csrf_token(
+    method: str, django_user_model: Any
+) -> None:
+    user = django_user_model.objects.create_superuser("live", "live@example.com", "pw-live")
+    browser_like = Client(enforce_csrf_checks=True)
+    browser_like.force_login(user)  # a session cookie is what makes CSRF apply
+
+    response = browser_like.generic(method, "/health/live/")
+
+    assert response.status_code == 405
+    assert sorted(response["Allow"].split(", ")) == ["GET", "HEAD"]
+
+
+@override_settings(CACHES={"default": {"BACKEND": "tests.test_access.RecordingCache"}})
+def test_liveness_touches_no_database_and_no_cache(probes: Any) -> None:
+    RecordingCache.used.clear()
+    with ExitStack() as stack:
+        captured = [
+            stack.enter_context(CaptureQueriesContext(connections[alias])) for alias in connections
+        ]
+        answers = [Client().generic(method, "/health/live/") for method in ("GET", "HEAD", "POST")]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 405]
+    assert [len(capture.captured_queries) for capture in captured] == [0] * len(captured)
+    assert RecordingCache.used == []
+    assert sum(probes.counts.values()) == 0
 
 
 # --- forged requests and redirects --------------------------------------------------------
