@@ -8,9 +8,6 @@ exempt from CSRF, so any other method gets 405 rather than a CSRF 403.
 
 from __future__ import annotations
 
-import hmac
-from enum import Enum
-
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -18,29 +15,7 @@ from django.views.decorators.http import require_safe
 
 from dashboard import healthjson, results
 from dashboard.conf import get_settings
-
-
-class Access(Enum):
-    """What a caller may see: statuses only, everything, or nothing (a wrong token)."""
-
-    ANONYMOUS = "anonymous"
-    DETAILED = "detailed"
-    DENIED = "denied"
-
-
-def caller_access(request: HttpRequest) -> Access:
-    """A bearer token decides when one is sent; otherwise a staff session unlocks details."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        token = get_settings().token
-        sent = credentials.strip()
-        if token and hmac.compare_digest(sent.encode(), token.encode()):
-            return Access.DETAILED
-        return Access.DENIED
-    user = getattr(request, "user", None)
-    if user is not None and user.is_active and user.is_staff:
-        return Access.DETAILED
-    return Access.ANONYMOUS
+from dashboard.permissions import Access, caller_access
 
 
 def _health_json(body: dict[str, object], status: int) -> JsonResponse:
@@ -59,7 +34,7 @@ def denied() -> JsonResponse:
 def health(request: HttpRequest) -> JsonResponse:
     """Every alias (or ``?alias=a&alias=b``) as health+json; 503 when a critical one fails."""
     access = caller_access(request)
-    if access is Access.DENIED:
+    if access is Access.REFUSED:
         return denied()
     wanted = request.GET.getlist("alias") or None
     if wanted is not None:
@@ -69,7 +44,7 @@ def health(request: HttpRequest) -> JsonResponse:
             return _health_json(healthjson.error_document(message), 400)
     latest = results.latest(wanted)
     body = healthjson.document(
-        latest, get_settings().critical_aliases, detailed=access is Access.DETAILED
+        latest, get_settings().critical_aliases, detailed=access is Access.DETAILS
     )
     return _health_json(body, healthjson.HTTP_STATUS[body["status"]])
 
@@ -79,4 +54,4 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_safe
 def live(request: HttpRequest) -> JsonResponse:
     """Process liveness: answers while the process can serve; no database, no cache."""
-    return JsonResponse({"status": "pass"}, content_type="application/health+json")
+    return JsonResponse({"status": "pass"}, content_type=healthjson.MEDIA_TYPE)

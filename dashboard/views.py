@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -22,7 +23,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from dashboard import drift, history, vitals
+from dashboard import drift, history, permissions, vitals
 from dashboard import results as results_source
 from dashboard.conf import get_settings
 from dashboard.probes import ProbeResult
@@ -59,18 +60,23 @@ def db_health_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
     context = {
         **site.each_context(request),
         **_table_context(results_source.latest()),
+        **permissions.template_flags(request),
         "title": "Database health",
     }
     return TemplateResponse(request, "dashboard/db_health.html", context)
 
 
 def db_health_table(request: HttpRequest, site: AdminSite) -> TemplateResponse:
-    return TemplateResponse(request, TABLE_TEMPLATE, _table_context(results_source.latest()))
+    context = {**_table_context(results_source.latest()), **permissions.template_flags(request)}
+    return TemplateResponse(request, TABLE_TEMPLATE, context)
 
 
 def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    if not permissions.can_ping(request):
+        raise PermissionDenied("Pinging an alias needs the permission dashboard.ping_alias.")
+    flags = permissions.template_flags(request)
     page_url = reverse("admin:dbhealth", current_app=site.name)
     if alias not in results_source.aliases():
         messages.error(request, f"There is no database alias named “{alias}”.")
@@ -80,11 +86,14 @@ def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         current = [
             pinged if result.alias == alias else result for result in results_source.latest()
         ]
-        return TemplateResponse(request, TABLE_TEMPLATE, _table_context(current, pinged=alias))
+        context = {**_table_context(current, pinged=alias), **flags}
+        return TemplateResponse(request, TABLE_TEMPLATE, context)
     if pinged.ok:
         messages.success(request, f"Pinged {alias}: up, {pinged.latency_ms:.1f} ms.")
-    else:
+    elif flags["show_details"]:
         messages.error(request, f"Pinged {alias}: {pinged.status}, {pinged.error}")
+    else:
+        messages.error(request, f"Pinged {alias}: {pinged.status}.")
     return HttpResponseRedirect(page_url)
 
 
@@ -99,6 +108,7 @@ def _vitals_context(result: ProbeResult) -> dict[str, Any]:
 
 
 def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpResponse:
+    flags = permissions.template_flags(request)
     if alias not in results_source.aliases():
         messages.error(request, f"There is no database alias named “{alias}”.")
         return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
@@ -106,6 +116,7 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
     (result,) = results_source.latest([alias])
     context = {
         **site.each_context(request),
+        **flags,
         "title": f"Database alias “{alias}”",
         "alias": alias,
         "result": result,
@@ -113,15 +124,19 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         "is_critical": alias in config.critical_aliases,
         "history": history.window(alias, current=result),
         "history_length": config.history_length,
-        "drift": drift.for_results([result])[alias],
+        "drift": drift.for_results([result])[alias] if flags["show_details"] else None,
         "timeout": config.timeout,
         # Without JavaScript, the "Read server vitals" link asks for them in the page.
-        "inline_vitals": _vitals_context(result) if "vitals" in request.GET else None,
+        "inline_vitals": _vitals_context(result)
+        if "vitals" in request.GET and flags["show_details"]
+        else None,
     }
     return TemplateResponse(request, "dashboard/alias_detail.html", context)
 
 
 def alias_vitals(request: HttpRequest, alias: str, site: AdminSite) -> TemplateResponse:
+    if not permissions.can_view_details(request):
+        raise PermissionDenied("Server vitals need the permission dashboard.view_details.")
     if alias not in results_source.aliases():
         raise Http404(f"There is no database alias named “{alias}”.")
     (result,) = results_source.latest([alias])
