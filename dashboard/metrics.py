@@ -18,6 +18,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
@@ -26,7 +27,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from dashboard import drift, maintenance, pools, report, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
-from dashboard.health import Access, caller_access
+from dashboard.permissions import Access, caller_access, has_session
 from dashboard.probes import ProbeResult
 from dashboard.summary import Verdict
 
@@ -115,18 +116,35 @@ def observe_probe(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
         FAILURES.labels(alias=result.alias, status=result.status).inc()
 
 
+def _refused(request: HttpRequest) -> HttpResponse | None:
+    """401 without credentials (or with a wrong token), 403 for a session lacking
+    ``dashboard.view_details``; None for the token or that permission."""
+    access = caller_access(request)
+    if access is Access.DETAILS:
+        return None
+    if access is Access.STATUSES and has_session(request):
+        return HttpResponse(
+            "Your account lacks the permission to see database details.\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(
+        "A bearer token or a session allowed to see database details is required.\n",
+        status=401,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="dbhealth"'
+    return response
+
+
+@csrf_exempt
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Token or staff, like the details of /health/, unless ``METRICS_PUBLIC`` is set."""
-    if not get_settings().metrics_public and caller_access(request) is not Access.DETAILED:
-        response = HttpResponse(
-            "A bearer token or a staff session is required.\n",
-            status=401,
-            content_type="text/plain; charset=utf-8",
-        )
-        response["WWW-Authenticate"] = 'Bearer realm="dbhealth"'
-        return response
+    """Token or view_details, like the details of /health/, unless ``METRICS_PUBLIC``."""
+    refused = None if get_settings().metrics_public else _refused(request)
+    if refused is not None:
+        return refused
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encoder(scrape_registry()), content_type=content_type)
 

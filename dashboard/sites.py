@@ -7,11 +7,15 @@ subclass; ``DBHealthAdminSite`` is the ready-made default installed by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import update_wrapper
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.cache import add_never_cache_headers
+from django_htmx.http import HttpResponseClientRefresh
 
 from dashboard import cancel, views
 from dashboard.switching import autocomplete, switchable
@@ -26,7 +30,10 @@ class DBHealthSiteMixin:
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         site: Any = self
-        wrap = site.admin_view
+
+        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self._reload_when_logged_out(site.admin_view(view))
+
         urls: list[URLResolver | URLPattern] = [
             path("db-health/", wrap(views.db_health_page), {"site": self}, name="dbhealth"),
             path(
@@ -63,6 +70,28 @@ class DBHealthSiteMixin:
         ]
         inherited: list[URLResolver | URLPattern] = super().get_urls()  # type: ignore[misc]
         return urls + inherited
+
+    def _reload_when_logged_out(
+        self, view: Callable[..., HttpResponse]
+    ) -> Callable[..., HttpResponse]:
+        """An HTMX request whose session has ended reloads the whole page.
+
+        ``admin_view`` answers it with a redirect to the login page, which the browser
+        follows inside the XHR: the login form would be swapped into the table. A full
+        reload lets ``admin_view`` send the browser itself to the login page, with
+        ``next`` pointing back to the page it was on.
+        """
+        site: Any = self
+
+        def refresh_or_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            # The header, not request.htmx: a site may not install django-htmx's middleware.
+            if request.headers.get("HX-Request") == "true" and not site.has_permission(request):
+                refresh = HttpResponseClientRefresh()
+                add_never_cache_headers(refresh)
+                return refresh
+            return view(request, *args, **kwargs)
+
+        return update_wrapper(refresh_or_view, view)
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         """Every ModelAdmin gets alias switching (``dbhealth_switchable = False`` opts out)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -24,7 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_htmx.http import push_url
 
-from dashboard import cancel, history, overview, report
+from dashboard import cancel, history, overview, permissions, report
 from dashboard import results as results_source
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
@@ -60,8 +61,7 @@ def _table_context(
             windows=lambda aliases: history.windows(aliases, current=found.results),
         ),
         "conditions": overview.CONDITIONS,
-        "show_details": True,
-        "can_ping": True,
+        **permissions.template_flags(request),
         "history_length": config.history_length,
         "summary": found.summary,
         "critical_aliases": found.critical_aliases,
@@ -101,8 +101,11 @@ def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
     """Probe one alias now; waits for that alias only and (HTMX) re-renders its row."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    if not permissions.can_ping(request):
+        raise PermissionDenied("Pinging an alias needs the permission dashboard.ping_alias.")
     if alias not in results_source.aliases():
         return _unknown_alias(request, alias, site)
+    flags = permissions.template_flags(request)
     found = report.build([alias], deadline=_deadline(), fresh=True, with_drift=True,
                          with_history=True)  # fmt: skip
     pinged = found.row(alias).result
@@ -111,20 +114,24 @@ def ping_alias(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         return TemplateResponse(request, ROW_TEMPLATE, context)
     if pinged.ok:
         messages.success(request, f"Pinged {alias}: up, {pinged.latency_ms:.1f} ms.")
-    else:
+    elif flags["show_details"]:
         messages.error(request, f"Pinged {alias}: {pinged.status}, {pinged.error}")
+    else:
+        messages.error(request, f"Pinged {alias}: {pinged.status}.")
     return HttpResponseRedirect(reverse("admin:dbhealth", current_app=site.name))
 
 
-def _alias_report(alias: str, *, with_activity: bool) -> Report:
+def _alias_report(alias: str, *, with_details: bool) -> Report:
+    # Without the permission to see them, nothing is read that the page would not show.
+    details = [alias] if with_details else []
     return report.build(
         [alias],
         deadline=_deadline(),
-        with_drift=True,
+        with_drift=with_details,
         with_history=True,
-        vitals_for=[alias],
-        activity_for=[alias] if with_activity else (),
-        maintenance_for=[alias] if with_activity else (),
+        vitals_for=details,
+        activity_for=details,
+        maintenance_for=details,
     )
 
 
@@ -133,11 +140,13 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
     if alias not in results_source.aliases():
         return _unknown_alias(request, alias, site)
     config = get_settings()
+    flags = permissions.template_flags(request)
     # Sessions name users, clients and queries: details, not a status.
-    may_see_activity = request.user.has_perm("dashboard.view_details")
-    row = _alias_report(alias, with_activity=may_see_activity).row(alias)
+    may_see_activity = flags["show_details"]
+    row = _alias_report(alias, with_details=may_see_activity).row(alias)
     context = {
         **site.each_context(request),
+        **flags,
         "title": f"Database alias “{alias}”",
         "alias": alias,
         "row": row,
@@ -159,6 +168,8 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
 
 def alias_vitals(request: HttpRequest, alias: str, site: AdminSite) -> TemplateResponse:
     """The vitals partial ("Read again"): a fresh read, by its own deadline."""
+    if not permissions.can_view_details(request):
+        raise PermissionDenied("Server vitals need the permission dashboard.view_details.")
     if alias not in results_source.aliases():
         raise Http404(f"There is no database alias named “{alias[:80]}”.")
     found = report.build([alias], deadline=_deadline(), vitals_for=[alias]).row(alias)

@@ -21,6 +21,10 @@ from dashboard.results import forget_local
 from tests.faultproxy import FaultProxy
 from tests.servers import SilentListener, unused_port
 
+# What a timing assertion allows on top of the bound the product promises: the suite
+# runs on two cores shared with other work, where a thread may wait a second for a core.
+SLACK_SECONDS = 1.5
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:

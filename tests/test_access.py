@@ -1,87 +1,252 @@
 """Who may open what: every URL the project serves, asked by every kind of caller.
 
-The matrix is one table; each cell is what the caller gets: a status code, ``login``
-(a redirect to the admin login page), or for ``/health/`` whether the details (hosts,
-versions, errors) were in the answer.
+The matrix is one table, the same as the README's "Access" table (a test compares
+them). Each cell is what the caller gets: ``login`` (a redirect to the admin's login
+page), ``reload`` (an HTMX answer that reloads the page, which then goes to the login
+page), ``page`` (a redirect back to the db-health page), or a status code followed by
+``+host`` when a database host was in the answer and ``+ping`` when a "Ping now"
+button was. No answer ever contains the password of an alias.
 """
 
 from __future__ import annotations
 
-import json
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.core.cache.backends.base import BaseCache
+from django.db import connections
 from django.http import HttpResponse
-from django.test import Client
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
-URLS: dict[str, tuple[str, str]] = {
-    "admin index": ("GET", "/admin/"),
-    "db-health page": ("GET", "/admin/db-health/"),
-    "table partial": ("GET", "/admin/db-health/table/"),
-    "ping": ("POST", "/admin/db-health/second_db/ping/"),
-    "demo changelist": ("GET", "/admin/demo/customer/?_db=default"),
-    "/health/": ("GET", "/health/"),
-    "/health/live/": ("GET", "/health/live/"),
-    "/metrics": ("GET", "/metrics"),
+from tests.conftest import postgres_like
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+HOST = "127.0.0.1"  # where every test alias lives; only details name it
+
+HTMX = {"HX-Request": "true"}
+URLS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "GET /admin/": ("GET", "/admin/", {}),
+    "GET /admin/db-health/": ("GET", "/admin/db-health/", {}),
+    "GET /admin/db-health/table/ (htmx)": ("GET", "/admin/db-health/table/", HTMX),
+    "POST /admin/db-health/<alias>/ping/ (htmx)": ("POST", "/admin/db-health/dead/ping/", HTMX),
+    "POST /admin/db-health/<alias>/ping/ (form)": ("POST", "/admin/db-health/dead/ping/", {}),
+    "GET /admin/db-health/<alias>/": ("GET", "/admin/db-health/dead/", {}),
+    "GET /admin/db-health/<alias>/vitals/ (htmx)": (
+        "GET",
+        "/admin/db-health/default/vitals/",
+        HTMX,
+    ),
+    "GET /admin/demo/customer/ (a model list)": ("GET", "/admin/demo/customer/?_db=default", {}),
+    "GET /health/": ("GET", "/health/", {}),
+    "GET /health/live/": ("GET", "/health/live/", {}),
+    "POST /health/live/": ("POST", "/health/live/", {}),
+    "GET /metrics": ("GET", "/metrics", {}),
 }
-ROLES = ["anonymous", "non-staff", "staff", "superuser", "valid token", "invalid token"]
-LOGIN = "login"  # a redirect to the admin's login page
+ROLES = [
+    "anonymous",
+    "user",  # active, not staff
+    "staff",  # no permissions
+    "view_details",  # staff with dashboard.view_details
+    "ping_alias",  # staff with dashboard.ping_alias
+    "superuser",
+    "token",  # Authorization: Bearer DBHEALTH["TOKEN"], no session
+    "wrong token",
+]
 EXPECTED: dict[str, list[str]] = {
-    #                  anonymous    non-staff    staff        superuser    valid token  bad token
-    "admin index":     [LOGIN,      LOGIN,       "200",       "200",       LOGIN,       LOGIN],
-    "db-health page":  [LOGIN,      LOGIN,       "200",       "200",       LOGIN,       LOGIN],
-    "table partial":   [LOGIN,      LOGIN,       "200",       "200",       LOGIN,       LOGIN],
-    "ping":            [LOGIN,      LOGIN,       "200",       "200",       LOGIN,       LOGIN],
-    "demo changelist": [LOGIN,      LOGIN,       "403",       "200",       LOGIN,       LOGIN],
-    "/health/":        ["200 brief", "200 brief", "200 full", "200 full",  "200 full",  "401"],
-    "/health/live/":   ["200",      "200",       "200",       "200",       "200",       "200"],
-    "/metrics":        ["401",      "401",       "200",       "200",       "200",       "401"],
+    # anonymous, user, staff, view_details, ping_alias, superuser, token, wrong token
+    "GET /admin/": ["login", "login", "200", "200", "200", "200", "login", "login"],
+    "GET /admin/db-health/": [
+        "login", "login", "200", "200 +host", "200 +ping", "200 +host +ping", "login", "login"
+    ],
+    "GET /admin/db-health/table/ (htmx)": [
+        "reload", "reload", "200", "200 +host", "200 +ping", "200 +host +ping", "reload", "reload"
+    ],
+    "POST /admin/db-health/<alias>/ping/ (htmx)": [
+        "reload", "reload", "403", "403", "200 +ping", "200 +host +ping", "reload", "reload"
+    ],
+    "POST /admin/db-health/<alias>/ping/ (form)": [
+        "login", "login", "403", "403", "page", "page", "login", "login"
+    ],
+    "GET /admin/db-health/<alias>/": [
+        "login", "login", "200", "200 +host", "200", "200 +host", "login", "login"
+    ],
+    "GET /admin/db-health/<alias>/vitals/ (htmx)": [
+        "reload", "reload", "403", "200", "403", "200", "reload", "reload"
+    ],
+    "GET /admin/demo/customer/ (a model list)": [
+        "login", "login", "403", "403", "403", "200 +host", "login", "login"
+    ],
+    "GET /health/": ["200", "200", "200", "200 +host", "200", "200 +host", "200 +host", "401"],
+    "GET /health/live/": ["200"] * 8,
+    "POST /health/live/": ["405"] * 8,
+    "GET /metrics": ["401", "403", "403", "200", "403", "200", "200", "401"],
 }  # fmt: skip
+
+CELLS = [
+    pytest.param(url, role, EXPECTED[url][column], id=f"{url} | {role}")
+    for url in URLS
+    for column, role in enumerate(ROLES)
+]
 
 
 def _client(role: str, django_user_model: Any) -> tuple[Client, dict[str, str]]:
-    """A client for ``role`` and the headers it sends."""
+    """A client for ``role`` and the headers it sends with every request."""
     client = Client()
     token = str(settings.DBHEALTH["TOKEN"])
-    if role == "valid token":
+    if role == "token":
         return client, {"Authorization": f"Bearer {token}"}
-    if role == "invalid token":
+    if role == "wrong token":
         return client, {"Authorization": f"Bearer not-{token}"}
-    if role != "anonymous":
-        user = django_user_model.objects.create_user(
-            role.replace(" ", "-"),
-            password="pw-access",
-            is_staff=role in {"staff", "superuser"},
-            is_superuser=role == "superuser",
+    if role == "anonymous":
+        return client, {}
+    user = django_user_model.objects.create_user(
+        role.replace(" ", "-"),
+        password="pw-access",
+        is_staff=role != "user",
+        is_superuser=role == "superuser",
+    )
+    if role in {"view_details", "ping_alias"}:
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label="dashboard", codename=role)
         )
-        client.force_login(user)
+    client.force_login(user)
     return client, {}
 
 
 def _outcome(response: HttpResponse) -> str:
-    location = response.headers.get("Location", "")
-    if response.status_code == 302 and urlsplit(location).path == "/admin/login/":
-        return LOGIN
-    body = json.loads(response.content) if "json" in response["Content-Type"] else {}
-    if response.status_code == 200 and "checks" in body:
-        details = all("host" in entry for (entry,) in body["checks"].values())
-        return "200 full" if details else "200 brief"
-    return str(response.status_code)
+    location = urlsplit(response.headers.get("Location", "")).path
+    if response.status_code == 302 and location == "/admin/login/":
+        return "login"
+    if response.headers.get("HX-Refresh") == "true":
+        return "reload"
+    if response.status_code == 302 and location == "/admin/db-health/":
+        return "page"
+    body = response.content.decode()
+    words = [str(response.status_code)]
+    words += ["+host"] * (HOST in body) + ["+ping"] * (">Ping now<" in body)
+    return " ".join(words)
 
 
-def test_every_url_answers_every_kind_of_caller_as_expected(django_user_model: Any) -> None:
-    found: dict[str, list[str]] = {name: [] for name in URLS}
-    for role in ROLES:
-        client, headers = _client(role, django_user_model)
-        for name, (method, url) in URLS.items():
-            # "Ping now" as HTMX sends it: the partial, not a redirect back to the page.
-            extra = {"HX-Request": "true", **headers} if name == "ping" else headers
-            response = client.generic(method, url, headers=extra)
-            found[name].append(_outcome(response))
+@pytest.mark.parametrize(("url", "role", "expected"), CELLS)
+def test_each_url_answers_each_kind_of_caller_as_the_matrix_says(
+    url: str,
+    role: str,
+    expected: str,
+    django_user_model: Any,
+    add_alias: Any,
+    closed_port: int,
+    canary: str,
+) -> None:
+    add_alias("dead", **postgres_like(PORT=str(closed_port), PASSWORD=canary))
+    client, headers = _client(role, django_user_model)
+    method, path, extra = URLS[url]
 
-    assert found == EXPECTED
+    response = client.generic(method, path, headers={**extra, **headers})
+
+    assert _outcome(response) == expected
+    assert canary not in response.content.decode()
+    assert canary not in str(response.headers)
+
+
+def _readme_matrix() -> tuple[list[str], dict[str, list[str]]]:
+    """The roles (header row) and the rows of the README's access table."""
+    section = README.read_text().split("\n## Access\n", 1)[1].split("\n## ", 1)[0]
+    table = section[section.index("\n| URL |") :].strip().split("\n\n", 1)[0]
+    header, _, *body = [
+        [cell.strip().replace("`", "") for cell in line.strip("|").split("|")]
+        for line in table.splitlines()
+    ]
+    return header[1:], {row[0]: row[1:] for row in body}
+
+
+def test_the_readme_access_table_is_the_tested_matrix() -> None:
+    roles, rows = _readme_matrix()
+
+    assert roles == ROLES
+    assert rows == EXPECTED
+
+
+def test_a_user_who_may_ping_but_not_see_details_gets_no_error_text(
+    django_user_model: Any, add_alias: Any, closed_port: int, canary: str
+) -> None:
+    add_alias("dead", **postgres_like(PORT=str(closed_port), PASSWORD=canary))
+    client, _ = _client("ping_alias", django_user_model)
+
+    response = client.post("/admin/db-health/dead/ping/", follow=True)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Pinged dead: down." in page
+    assert "refused" not in page.lower() and HOST not in page and canary not in page
+
+
+# --- liveness -----------------------------------------------------------------------------
+
+
+class RecordingCache(BaseCache):
+    """A cache that stores nothing and records each use, so a test can prove there was none."""
+
+    used: list[str] = []
+
+    def __init__(self, location: str, params: dict[str, Any]) -> None:
+        super().__init__(params)
+
+    def add(self, key: str, *args: Any, **kwargs: Any) -> bool:
+        self.used.append(f"add {key}")
+        return False
+
+    def get(self, key: str, default: Any = None, version: int | None = None) -> Any:
+        self.used.append(f"get {key}")
+        return default
+
+    def set(self, key: str, *args: Any, **kwargs: Any) -> None:
+        self.used.append(f"set {key}")
+
+    def touch(self, key: str, *args: Any, **kwargs: Any) -> bool:
+        self.used.append(f"touch {key}")
+        return False
+
+    def delete(self, key: str, version: int | None = None) -> bool:
+        self.used.append(f"delete {key}")
+        return False
+
+    def clear(self) -> None:
+        self.used.append("clear")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_liveness_refuses_other_methods_with_405_even_without_a_csrf_token(
+    method: str, django_user_model: Any
+) -> None:
+    user = django_user_model.objects.create_superuser("live", "live@example.com", "pw-live")
+    browser_like = Client(enforce_csrf_checks=True)
+    browser_like.force_login(user)  # a session cookie is what makes CSRF apply
+
+    response = browser_like.generic(method, "/health/live/")
+
+    assert response.status_code == 405
+    assert sorted(response["Allow"].split(", ")) == ["GET", "HEAD"]
+
+
+@override_settings(CACHES={"default": {"BACKEND": "tests.test_access.RecordingCache"}})
+def test_liveness_touches_no_database_and_no_cache(probes: Any) -> None:
+    RecordingCache.used.clear()
+    with ExitStack() as stack:
+        captured = [
+            stack.enter_context(CaptureQueriesContext(connections[alias])) for alias in connections
+        ]
+        answers = [Client().generic(method, "/health/live/") for method in ("GET", "HEAD", "POST")]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 405]
+    assert [len(capture.captured_queries) for capture in captured] == [0] * len(captured)
+    assert RecordingCache.used == []
+    assert sum(probes.counts.values()) == 0
 
 
 # --- forged requests and redirects --------------------------------------------------------

@@ -4,10 +4,11 @@ import re
 import time
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import postgres_like
+from tests.conftest import SLACK_SECONDS, postgres_like
 
 PAGE = "/admin/db-health/"
 TABLE = "/admin/db-health/table/"
@@ -65,7 +66,7 @@ def test_dead_alias_shows_its_clean_error_and_the_page_still_answers(
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert elapsed < 3.0  # one 2 s deadline, not one per alias
+    assert elapsed < settings.DBHEALTH["TIMEOUT"] + SLACK_SECONDS  # one deadline for all
     assert 'data-alias="dead" data-status="down"' in html
     assert 'data-alias="silent" data-status="timeout"' in html
     assert "Connection refused" in html

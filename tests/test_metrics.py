@@ -74,22 +74,21 @@ def test_scrapes_cannot_ping_more_often_than_the_cache_ttl(
     assert probes.counts == {"default": 1, "second_db": 1, "local": 1}
 
 
-def test_anonymous_plain_users_and_wrong_tokens_get_401(
+def test_anonymous_callers_and_wrong_tokens_get_401_sessions_without_details_403(
     client: Client, plain_client: Client, probes
 ) -> None:
     wrong = {"Authorization": "Bearer nope"}
-    for response in (
-        client.get(METRICS),
-        plain_client.get(METRICS),
-        client.get(METRICS, headers=wrong),
-    ):
+    for response in (client.get(METRICS), client.get(METRICS, headers=wrong)):
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Bearer ")
         assert "dbhealth_" not in response.text
+    logged_in = plain_client.get(METRICS)
+    assert logged_in.status_code == 403
+    assert "dbhealth_" not in logged_in.text
     assert probes.counts == {}
 
 
-def test_a_staff_session_may_scrape(staff_client: Client) -> None:
+def test_a_session_with_view_details_may_scrape(staff_client: Client) -> None:
     assert "dbhealth_up" in families(staff_client.get(METRICS))
 
 

