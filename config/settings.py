@@ -14,7 +14,12 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env_databases import databases_from_env, require_aliases, routes_from_env
+from config.env_databases import (
+    database_variables,
+    databases_from_env,
+    require_aliases,
+    routes_from_env,
+)
 from dashboard.conf import RANGES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -153,6 +158,14 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://dbhealth"
 # The demo's `setup_demo` command creates the "admin" login with this password
 # (a random one, printed once, when it is empty).
 DEMO_ADMIN_PASSWORD = env.str("DJANGO_SUPERUSER_PASSWORD", default="")
+
+# The demo (`make run`) migrates and seeds only these aliases: the embedded SQLite files
+# by default, none of the databases a .env points at unless it names them here.
+DEMO_ALIASES = require_aliases(
+    "DEMO_ALIASES",
+    env.list("DEMO_ALIASES", default=[] if database_variables(os.environ) else list(DATABASES)),
+    DATABASES,
+)
 
 DBHEALTH = {
     "TIMEOUT": _number("DBHEALTH_TIMEOUT", 2.0, within=RANGES["TIMEOUT"]),

@@ -163,6 +163,11 @@ BAD_CONFIGURATIONS = [
         "DBHEALTH_HISTORY_LENGTH must be a whole number of probes, got '12.5'.",
         id="history-not-whole",
     ),
+    pytest.param(
+        {"DEMO_ALIASES": "default,shop"},
+        "DEMO_ALIASES names 'shop', which is not a database alias (aliases: default).",
+        id="unknown-demo-alias",
+    ),
 ]
 
 
