@@ -225,9 +225,33 @@ STORAGES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Error pages (DEBUG on) and error e-mails hide database URLs and passwords wherever
+# they appear: settings, the environment in request.META, traceback variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.debug.SafeExceptionReporterFilter"
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"dashboard": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")}},
+    "filters": {
+        "redact": {"()": "dashboard.redact.RedactingFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        # As Django's default: error e-mails to ADMINS (if any) when DEBUG is off.
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "redact"],
+        },
+    },
+    "loggers": {
+        "dashboard": {"handlers": ["console"], "level": LOG_LEVEL},
+        # Django logs every 500 (django.request) with its traceback under this logger.
+        # Left to Django's defaults, DEBUG off would send it only by e-mail to ADMINS
+        # (this project has none) and DEBUG on would print it unredacted. In production
+        # only errors, and the security warnings (DisallowedHost...), not every 404.
+        "django": {"handlers": ["console", "mail_admins"], "level": "INFO" if DEBUG else "ERROR"},
+        "django.security": {"level": "WARNING"},
+    },
 }

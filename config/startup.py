@@ -40,9 +40,36 @@ def stop(error: ImproperlyConfigured, status: int) -> NoReturn:
     raise SystemExit(status)
 
 
+def static_files_problem() -> str | None:
+    """Why pages would fail on their static files, or None.
+
+    With a manifest storage (production), ``{% static %}`` raises for a file missing from
+    the manifest: without ``collectstatic`` every admin page would be a 500.
+    """
+    from django.conf import settings
+    from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+
+    if isinstance(staticfiles_storage, ManifestFilesMixin) and (
+        staticfiles_storage.read_manifest() is None
+    ):
+        return (
+            f"the static files are not collected in STATIC_ROOT ({settings.STATIC_ROOT}): "
+            "run `manage.py collectstatic --noinput` before starting the server."
+        )
+    return None
+
+
 def load(get_application: Callable[[], App]) -> App:
     """The WSGI/ASGI application, or one line and gunicorn's "failed to load" status."""
+    import django
+
     try:
+        # What get_*_application() does first; the static files are checked before the
+        # middleware loads (whitenoise warns about a missing STATIC_ROOT then).
+        django.setup(set_prefix=False)
+        problem = static_files_problem()
+        if problem:
+            raise ImproperlyConfigured(problem)
         return get_application()
     except ImproperlyConfigured as error:
         stop(error, APP_LOAD_ERROR)
