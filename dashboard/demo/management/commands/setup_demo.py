@@ -49,8 +49,9 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING("No admin login: the default alias is not up."))
         else:
             self.stdout.write(
-                "No admin login: default is not a demo alias, so its tables are yours to "
-                "create (`.venv/bin/python manage.py migrate`, then `createsuperuser`). "
+                "No admin login: default is not a demo alias. To log in, keep default on a "
+                "local SQLite file and set DEMO_ALIASES=default (.env.example), or create "
+                "the admin's tables there yourself (manage.py migrate, createsuperuser). "
                 "/health/, /metrics and `manage.py dbhealth` work without them."
             )
 
