@@ -85,11 +85,15 @@ def _check_numeric_options(variable: str, options: dict[str, Any]) -> None:
             ) from None
 
 
+def database_variables(environ_map: Mapping[str, str]) -> list[str]:
+    """``DATABASE_URL`` and every ``DATABASE_URL_<NAME>`` that is set, sorted."""
+    return sorted(
+        name for name in environ_map if name == URL_PREFIX or name.startswith(URL_PREFIX + "_")
+    )
+
+
 def databases_from_env(environ_map: Mapping[str, str], var_dir: Path) -> dict[str, dict[str, Any]]:
-    variables = sorted(name for name in environ_map if name.startswith(URL_PREFIX))
-    variables = [
-        name for name in variables if name == URL_PREFIX or name.startswith(URL_PREFIX + "_")
-    ]
+    variables = database_variables(environ_map)
     if not variables:
         return embedded_default(var_dir)
     if URL_PREFIX not in variables:
@@ -109,14 +113,34 @@ def databases_from_env(environ_map: Mapping[str, str], var_dir: Path) -> dict[st
     return databases
 
 
-def routes_from_env(value: str) -> dict[str, str]:
-    """``demo.auditevent=second_db,reports=analytics`` -> {"demo.auditevent": "second_db", ...}."""
+def require_aliases(variable: str, names: list[str], databases: Mapping[str, Any]) -> list[str]:
+    """``names`` if every one is an alias of ``databases``; else a one-line error naming it."""
+    for name in names:
+        if name not in databases:
+            raise ImproperlyConfigured(
+                f"{variable} names '{name}', which is not a database alias "
+                f"(aliases: {', '.join(databases)})."
+            )
+    return names
+
+
+def routes_from_env(value: str, databases: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """``demo.auditevent=second_db,reports=analytics`` -> {"demo.auditevent": "second_db", ...}.
+
+    With ``databases``, a route to an alias not among them is refused. Whether the app
+    or model exists is known only once apps are loaded: ``DashboardConfig.ready`` checks it.
+    """
     routes: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         target, sep, alias = item.partition("=")
         if not sep or not target.strip() or not alias.strip():
             raise ImproperlyConfigured(
                 f"DATABASE_ROUTES entry '{item}' is not of the form app_label[.model]=alias."
+            )
+        if databases is not None and alias.strip() not in databases:
+            raise ImproperlyConfigured(
+                f"DATABASE_ROUTES sends '{target.strip()}' to '{alias.strip()}', which is not "
+                f"a database alias (aliases: {', '.join(databases)})."
             )
         routes[target.strip().lower()] = alias.strip()
     return routes

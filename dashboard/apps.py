@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_started
 
 
@@ -15,9 +16,16 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         from dashboard import checks as dbhealth_checks
         from dashboard import history, pools, readiness
+        from dashboard.conf import get_settings
         from dashboard.metrics import observe_probe
         from dashboard.probes import probe_finished
 
+        # A settings mistake stops start-up here, in every process (gunicorn runs no
+        # system checks): get_settings() refuses bad values, then what names nothing.
+        get_settings()
+        errors = dbhealth_checks.reference_errors()
+        if errors:
+            raise ImproperlyConfigured(f"{errors[0].msg} {errors[0].hint}")
         for check in dbhealth_checks.ALL:
             checks.register(check, "dbhealth")
         probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")

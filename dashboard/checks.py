@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.utils import load_backend
 from prometheus_client import values as prometheus_values
@@ -40,34 +41,71 @@ def _vendor(settings_dict: dict[str, Any]) -> str | None:
         return None
 
 
-def check_alias_references(
-    app_configs: Sequence[AppConfig] | None, **kwargs: Any
-) -> list[CheckMessage]:
+def _unknown_target(target: str) -> str | None:
+    """Why a ROUTES key names nothing installed, or None when it names an app or model."""
+    app_label, _, model_name = target.partition(".")
+    app_config = next(
+        (config for config in apps.get_app_configs() if config.label.lower() == app_label), None
+    )
+    if app_config is None:
+        return f"no installed app has the label {app_label!r}"
+    if model_name:
+        try:
+            app_config.get_model(model_name)
+        except LookupError:
+            return f"app {app_config.label!r} has no model {model_name!r}"
+    return None
+
+
+def reference_errors() -> list[Error]:
+    """Settings that name an alias, app or model the site does not have.
+
+    ``DashboardConfig.ready`` raises the first of them at start-up; ``manage.py check``
+    lists them all (settings changed later, by ``override_settings`` say).
+    """
     config = get_settings()
     known = set(connections.settings)
-    messages: list[CheckMessage] = []
+    aliases_hint = f"Known aliases: {', '.join(sorted(known))}."
+    errors: list[Error] = []
     for target, alias in sorted(config.routes.items()):
         if alias not in known:
-            messages.append(
+            errors.append(
                 Error(
                     f"DBHEALTH['ROUTES'] sends {target!r} to alias {alias!r}, "
                     "which is not in DATABASES.",
-                    hint=f"Known aliases: {', '.join(sorted(known))}.",
+                    hint=aliases_hint,
                     obj="DBHEALTH['ROUTES']",
                     id="dbhealth.E001",
                 )
             )
+        missing = _unknown_target(target)
+        if missing:
+            errors.append(
+                Error(
+                    f"DBHEALTH['ROUTES'] pins {target!r}, but {missing}.",
+                    hint="Keys are 'app_label' or 'app_label.model' of an app in INSTALLED_APPS.",
+                    obj="DBHEALTH['ROUTES']",
+                    id="dbhealth.E004",
+                )
+            )
     for alias in config.critical_aliases:
         if alias not in known:
-            messages.append(
+            errors.append(
                 Error(
                     f"DBHEALTH['CRITICAL_ALIASES'] names {alias!r}, which is not in DATABASES.",
-                    hint=f"Known aliases: {', '.join(sorted(known))}.",
+                    hint=aliases_hint,
                     obj="DBHEALTH['CRITICAL_ALIASES']",
                     id="dbhealth.E002",
                 )
             )
-    return messages
+    return errors
+
+
+def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        return list(reference_errors())
+    except ImproperlyConfigured as error:
+        return [Error(str(error), obj="DBHEALTH", id="dbhealth.E005")]
 
 
 def check_alias_names(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -126,7 +164,11 @@ def check_persistent_connections(
 def check_metrics_exposure(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    if get_settings().metrics_public and not settings.DEBUG:
+    try:
+        public = get_settings().metrics_public
+    except ImproperlyConfigured:  # reported by check_settings
+        return []
+    if public and not settings.DEBUG:
         return [
             Warning(
                 "DBHEALTH['METRICS_PUBLIC'] serves /metrics (aliases, vendors, failures) "
@@ -247,14 +289,14 @@ def check_hysteresis(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
                     f"DBHEALTH[{name!r}] must be a whole number of probes, 1 or more; "
                     f"got {value!r} (read as 1).",
                     obj=f"DBHEALTH[{name!r}]",
-                    id="dbhealth.E004",
+                    id="dbhealth.E006",
                 )
             )
     return messages
 
 
 ALL = (
-    check_alias_references,
+    check_settings,
     check_alias_names,
     check_connect_timeouts,
     check_persistent_connections,

@@ -1,14 +1,19 @@
 """The app's settings: one ``DBHEALTH`` dict in Django settings, defaults here.
 
-Read them through :func:`get_settings` on each use so ``override_settings`` works.
+Read them through :func:`get_settings` on each use so ``override_settings`` works. A
+value of the wrong type or out of its range raises ``ImproperlyConfigured`` naming the
+key; ``DashboardConfig.ready`` builds them once so a mistake stops start-up.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: dict[str, Any] = {
     # Seconds a probe round may take before an alias is reported as "timeout".
@@ -64,6 +69,24 @@ DEFAULTS: dict[str, Any] = {
     "POOL_TTL": 10.0,
 }
 
+# (lowest, highest) accepted for each number. TIMEOUT's ceiling is also what the
+# drivers accept: psycopg turns it into TCP keepalive seconds, and the kernel refuses
+# TCP_KEEPIDLE above 32767, which would show a healthy server as down.
+RANGES: dict[str, tuple[float, float]] = {
+    "TIMEOUT": (0.1, 300.0),
+    "CACHE_TTL": (0.0, 86_400.0),
+    "POLL_INTERVAL": (1.0, 3_600.0),
+    "WARN_MS": (0.0, 3_600_000.0),
+    "HISTORY_LENGTH": (1, 10_000),
+    "CACHE_BACKOFF": (0.0, 3_600.0),
+    "MAX_PROBES_PER_SERVER": (1, 1_000),
+    "MAX_PROBES": (1, 1_000),
+    "FLAP_WINDOW": (1.0, 86_400.0),
+    "KEY_RANGE_THRESHOLD": (0.01, 1.0),
+    "XID_AGE_THRESHOLD": (0.01, 1.0),
+    "POOL_TTL": (1.0, 3_600.0),
+}
+
 
 @dataclass(frozen=True)
 class DBHealthSettings:
@@ -96,7 +119,7 @@ _built: tuple[object, DBHealthSettings] | None = None
 
 def _probes(value: Any) -> int:
     # A count below 1 (or not a count) is read as 1, so every page still answers; system
-    # check dbhealth.E004 names the setting.
+    # check dbhealth.E006 names the setting.
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
@@ -107,30 +130,85 @@ def get_settings() -> DBHealthSettings:
     configured = getattr(settings, "DBHEALTH", {})
     if _built is not None and _built[0] is configured:
         return _built[1]
+    if not isinstance(configured, Mapping):
+        raise ImproperlyConfigured("DBHEALTH must be a dict.")
     merged = {**DEFAULTS, **configured}
     built = DBHealthSettings(
-        timeout=float(merged["TIMEOUT"]),
-        cache_ttl=float(merged["CACHE_TTL"]),
-        poll_interval=float(merged["POLL_INTERVAL"]),
-        critical_aliases=tuple(merged["CRITICAL_ALIASES"]),
-        token=str(merged["TOKEN"]),
-        routes={str(k).lower(): str(v) for k, v in dict(merged["ROUTES"]).items()},
-        warn_ms=float(merged["WARN_MS"]),
-        history_length=int(merged["HISTORY_LENGTH"]),
-        cache=str(merged["CACHE"]),
-        cache_backoff=float(merged["CACHE_BACKOFF"]),
-        metrics_public=bool(merged["METRICS_PUBLIC"]),
-        max_probes_per_server=int(merged["MAX_PROBES_PER_SERVER"]),
-        max_probes=int(merged["MAX_PROBES"]),
+        timeout=_number(merged, "TIMEOUT"),
+        cache_ttl=_number(merged, "CACHE_TTL"),
+        poll_interval=_number(merged, "POLL_INTERVAL"),
+        critical_aliases=_names(merged, "CRITICAL_ALIASES"),
+        token=_text(merged, "TOKEN"),
+        routes=_routes(merged),
+        warn_ms=_number(merged, "WARN_MS"),
+        history_length=int(_number(merged, "HISTORY_LENGTH", whole=True)),
+        cache=_text(merged, "CACHE"),
+        metrics_public=_boolean(merged, "METRICS_PUBLIC"),
+        cache_backoff=_number(merged, "CACHE_BACKOFF"),
+        max_probes_per_server=int(_number(merged, "MAX_PROBES_PER_SERVER", whole=True)),
+        max_probes=int(_number(merged, "MAX_PROBES", whole=True)),
         fall=_probes(merged["FALL"]),
         rise=_probes(merged["RISE"]),
         flap_changes=_probes(merged["FLAP_CHANGES"]),
-        flap_window=float(merged["FLAP_WINDOW"]),
-        key_range_threshold=float(merged["KEY_RANGE_THRESHOLD"]),
-        xid_age_threshold=float(merged["XID_AGE_THRESHOLD"]),
-        allow_cancel=bool(merged["ALLOW_CANCEL"]),
-        metrics_dir=str(merged["METRICS_DIR"] or ""),
-        pool_ttl=float(merged["POOL_TTL"]),
+        flap_window=_number(merged, "FLAP_WINDOW"),
+        key_range_threshold=_number(merged, "KEY_RANGE_THRESHOLD"),
+        xid_age_threshold=_number(merged, "XID_AGE_THRESHOLD"),
+        allow_cancel=_boolean(merged, "ALLOW_CANCEL"),
+        metrics_dir=_text(merged, "METRICS_DIR"),
+        pool_ttl=_number(merged, "POOL_TTL"),
     )
     _built = (configured, built)
     return built
+
+
+def _number(merged: dict[str, Any], key: str, *, whole: bool = False) -> float:
+    value = merged[key]
+    low, high = RANGES[key]
+    kind = "a whole number" if whole else "a number"
+    # bool is an int to Python, but True as a timeout is a mistake, not 1 second.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ImproperlyConfigured(f"DBHEALTH['{key}'] must be {kind}, got {value!r}.")
+    if whole and not isinstance(value, int):
+        raise ImproperlyConfigured(f"DBHEALTH['{key}'] must be {kind}, got {value!r}.")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ImproperlyConfigured(
+            f"DBHEALTH['{key}'] must be between {low:g} and {high:g}, got {value!r}."
+        )
+    return float(value)
+
+
+def _boolean(merged: dict[str, Any], key: str) -> bool:
+    value = merged[key]
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"DBHEALTH['{key}'] must be True or False, got {value!r}.")
+    return value
+
+
+def _text(merged: dict[str, Any], key: str) -> str:
+    value = merged[key]
+    if not isinstance(value, str):
+        # Not repr(value): TOKEN is a secret.
+        raise ImproperlyConfigured(f"DBHEALTH['{key}'] must be a string.")
+    return value
+
+
+def _names(merged: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = merged[key]
+    # Not a bare string: it would be read as a list of one-letter aliases.
+    if not isinstance(value, list | tuple) or not all(isinstance(name, str) for name in value):
+        raise ImproperlyConfigured(
+            f"DBHEALTH['{key}'] must be a list of alias names, got {value!r}."
+        )
+    return tuple(value)
+
+
+def _routes(merged: dict[str, Any]) -> dict[str, str]:
+    value = merged["ROUTES"]
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ImproperlyConfigured(
+            "DBHEALTH['ROUTES'] must map 'app_label' or 'app_label.model' to an alias name, "
+            f"got {value!r}."
+        )
+    return {target.lower(): alias for target, alias in value.items()}

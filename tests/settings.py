@@ -34,6 +34,9 @@ for _alias, _config in DATABASES.items():
     if _alias != "local":
         _config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
+# Test databases are throwaway: the demo may seed every one of them.
+DEMO_ALIASES = list(DATABASES)
+
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {

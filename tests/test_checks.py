@@ -37,6 +37,31 @@ def test_an_unknown_critical_alias_is_an_error(settings) -> None:
     assert "'primary'" in error.msg
 
 
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("nosuchapp", "no installed app has the label 'nosuchapp'"),
+        ("demo.nosuchmodel", "app 'demo' has no model 'nosuchmodel'"),
+    ],
+)
+def test_a_route_for_an_app_or_model_that_is_not_installed_is_an_error(
+    settings, target, expected
+) -> None:
+    settings.DBHEALTH = {**settings.DBHEALTH, "ROUTES": {target: "second_db"}}
+
+    (error,) = dbhealth_messages(id="dbhealth.E004")
+
+    assert expected in error.msg
+
+
+def test_a_bad_value_is_an_error_not_a_crash_of_the_checks(settings) -> None:
+    settings.DBHEALTH = {**settings.DBHEALTH, "TIMEOUT": float("inf"), "METRICS_PUBLIC": True}
+
+    (error,) = dbhealth_messages(id="dbhealth.E005")
+
+    assert error.msg.startswith("DBHEALTH['TIMEOUT'] must be between 0.1 and 300")
+
+
 def test_an_alias_name_with_a_colon_is_an_error(add_alias) -> None:
     add_alias("eu:orders", ENGINE="django.db.backends.sqlite3", NAME=":memory:")
 

@@ -83,8 +83,9 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path: Path) -> Non
 
 
 class Site:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, log: Path) -> None:
         self.port = port
+        self.log = log
 
     def get(self, path: str, **headers: str) -> tuple[http.client.HTTPResponse, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -102,22 +103,24 @@ def gunicorn_site(tmp_path: Path) -> Iterator[Site]:
     collected = manage(env, "collectstatic", "--noinput")
     assert collected.returncode == 0, collected.stderr
     port = unused_port()
-    server = subprocess.Popen(
-        [
-            str(GUNICORN),
-            "-c",
-            "config/gunicorn.conf.py",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as log_file:
+        server = subprocess.Popen(
+            [
+                str(GUNICORN),
+                "-c",
+                "config/gunicorn.conf.py",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -127,7 +130,7 @@ def gunicorn_site(tmp_path: Path) -> Iterator[Site]:
             assert server.poll() is None, "gunicorn exited at start-up"
             assert time.monotonic() < deadline, "gunicorn did not listen within 30 s"
             time.sleep(0.05)
-        yield Site(port)
+        yield Site(port, log)
     finally:
         server.terminate()
         try:
@@ -163,3 +166,41 @@ def test_gunicorn_with_whitenoise_serves_hashed_compressed_static_files_over_htt
     assert css.status == 200
     assert css.headers["Content-Encoding"] == "gzip"
     assert "immutable" in css.headers["Cache-Control"]
+
+
+def test_a_server_error_in_production_is_logged_with_its_traceback(gunicorn_site: Site) -> None:
+    # The databases are not migrated: reading a session is a 500.
+    response, body = gunicorn_site.get(
+        "/admin/", **{"X-Forwarded-Proto": "https", "Cookie": "sessionid=" + "a" * 32}
+    )
+
+    assert response.status == 500
+    assert b"Traceback" not in body
+    # The worker logs it before answering: the line is in the log once the answer is in.
+    logged = gunicorn_site.log.read_text()
+    assert "Internal Server Error: /admin/" in logged
+    assert "no such table: django_session" in logged
+    assert "Traceback (most recent call last)" in logged
+
+
+def test_gunicorn_without_collected_static_files_stops_naming_collectstatic(
+    tmp_path: Path,
+) -> None:
+    # Every admin page would be a 500: the manifest of hashed names does not exist.
+    server = subprocess.run(
+        [str(GUNICORN), "config.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"],
+        cwd=ROOT,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    errors = [line for line in server.stderr.splitlines() if "Configuration error" in line]
+    assert server.returncode == 4, server.stderr
+    assert errors == [
+        f"Configuration error: the static files are not collected in STATIC_ROOT "
+        f"({tmp_path / 'static'}): run `manage.py collectstatic --noinput` before starting "
+        "the server."
+    ]
+    assert "Traceback" not in server.stderr

@@ -13,6 +13,7 @@ from config.env_databases import databases_from_env, routes_from_env
 
 SECRET = "hunter2-canary"
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def test_no_variable_gives_two_sqlite_aliases(tmp_path: Path) -> None:
@@ -110,6 +111,63 @@ BAD_CONFIGURATIONS = [
         "DATABASE_URL_EU",
         id="non-numeric-driver-timeout",
     ),
+    # A typo here would make /health/ never fail and `dbhealth` exit 1 instead of 2.
+    pytest.param(
+        {"DBHEALTH_CRITICAL_ALIASES": "defualt"},
+        "DBHEALTH_CRITICAL_ALIASES names 'defualt', which is not a database alias "
+        "(aliases: default).",
+        id="unknown-critical-alias",
+    ),
+    # The pinned model's admin list would be a 500.
+    pytest.param(
+        {"DATABASE_ROUTES": "demo.auditevent=nosuch"},
+        "DATABASE_ROUTES sends 'demo.auditevent' to 'nosuch', which is not a database alias",
+        id="route-to-unknown-alias",
+    ),
+    # Known only once apps are loaded: the app raises it and names its own setting.
+    pytest.param(
+        {"DATABASE_ROUTES": "nosuchapp=default"},
+        "DATABASE_ROUTES (DBHEALTH['ROUTES']) pins 'nosuchapp', "
+        "but no installed app has the label 'nosuchapp'.",
+        id="route-for-unknown-app",
+    ),
+    pytest.param(
+        {"DATABASE_ROUTES": "demo.nosuchmodel=default"},
+        "DATABASE_ROUTES (DBHEALTH['ROUTES']) pins 'demo.nosuchmodel', "
+        "but app 'demo' has no model 'nosuchmodel'.",
+        id="route-for-unknown-model",
+    ),
+    pytest.param(
+        {"DBHEALTH_TIMEOUT": "nan"},
+        "DBHEALTH_TIMEOUT must be between 0.1 and 300 seconds, got 'nan'.",
+        id="timeout-nan",
+    ),
+    pytest.param(
+        {"DBHEALTH_TIMEOUT": "inf"},
+        "DBHEALTH_TIMEOUT must be between 0.1 and 300 seconds, got 'inf'.",
+        id="timeout-inf",
+    ),
+    # psycopg would get TCP_KEEPIDLE=40000, which Linux refuses: a healthy server "down".
+    pytest.param(
+        {"DBHEALTH_TIMEOUT": "40000"},
+        "DBHEALTH_TIMEOUT must be between 0.1 and 300 seconds, got '40000'.",
+        id="timeout-too-long",
+    ),
+    pytest.param(
+        {"DBHEALTH_METRICS_PUBLIC": "maybe"},
+        "DBHEALTH_METRICS_PUBLIC must be true or false, got 'maybe'.",
+        id="not-a-boolean",
+    ),
+    pytest.param(
+        {"DBHEALTH_HISTORY_LENGTH": "12.5"},
+        "DBHEALTH_HISTORY_LENGTH must be a whole number of probes, got '12.5'.",
+        id="history-not-whole",
+    ),
+    pytest.param(
+        {"DEMO_ALIASES": "default,shop"},
+        "DEMO_ALIASES names 'shop', which is not a database alias (aliases: default).",
+        id="unknown-demo-alias",
+    ),
 ]
 
 
@@ -139,14 +197,32 @@ def test_manage_py_names_the_variable_in_one_line_without_traceback_or_password(
 
 
 @pytest.mark.parametrize(("variables", "message"), BAD_CONFIGURATIONS)
-def test_the_wsgi_entry_point_names_the_variable_without_the_password(
+def test_gunicorn_stops_with_one_line_naming_the_variable(
     tmp_path: Path, variables: dict[str, str], message: str
 ) -> None:
-    # What gunicorn imports; its log shows the error to the operator.
-    output = _start(tmp_path, variables, "-c", "import config.wsgi")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DEBUG": "False",
+        "SECRET_KEY": "a-production-secret-key-for-this-test-only-0123456789",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'default.sqlite3'}",
+        "DATABASE_ROUTES": "",
+        **variables,
+    }
+    server = subprocess.run(
+        [str(GUNICORN), "config.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
-    assert f"ImproperlyConfigured: {message}" in output
-    assert SECRET not in output
+    errors = [line for line in server.stderr.splitlines() if "Configuration error" in line]
+    assert server.returncode == 4, server.stderr  # "App failed to load": no respawning
+    assert len(errors) == 1, server.stderr
+    assert errors[0].startswith(f"Configuration error: {message}")
+    assert "Traceback" not in server.stderr
+    assert SECRET not in server.stdout + server.stderr
 
 
 def test_runserver_and_dbhealth_refuse_a_bad_url_cleanly(tmp_path: Path) -> None:
@@ -182,3 +258,15 @@ def test_an_alias_with_an_unknown_engine_is_a_down_row_not_a_server_error(
     assert 'data-alias="legacy" data-status="down"' in html
     assert "nosuchdb" in html
     assert "Traceback" not in html
+
+
+def test_runserver_with_its_reloader_stops_with_one_line_for_a_mistake_found_at_app_loading(
+    tmp_path: Path,
+) -> None:
+    # The reloader used to catch it and print a traceback in its serving thread, then wait.
+    output = _start(
+        tmp_path, {"DATABASE_ROUTES": "nosuchapp=default"}, "manage.py", "runserver", "127.0.0.1:0"
+    )
+
+    assert output.startswith("Configuration error: DATABASE_ROUTES (DBHEALTH['ROUTES']) pins")
+    assert output.count("\n") == 1

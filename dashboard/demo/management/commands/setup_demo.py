@@ -1,4 +1,9 @@
-"""Prepare the demo site: migrate every reachable alias, seed it, create the admin login."""
+"""Prepare the demo site: migrate and seed the demo aliases, create the admin login.
+
+The demo writes only to DEMO_ALIASES (this project's settings: the embedded SQLite files
+when no DATABASE_URL* is set, otherwise only the aliases a .env names there). Every other
+alias is watched by the dashboard and never migrated or written to by this command.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 
+from dashboard.demo.management.commands.seed_demo import demo_aliases
 from dashboard.probes import probe_all
 
 
 class Command(BaseCommand):
-    help = "Migrate every reachable alias, seed demo data and create the 'admin' superuser."
+    help = "Migrate and seed the demo aliases (DEMO_ALIASES) and create the 'admin' superuser."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        chosen = demo_aliases()
+        self.announce(chosen)
         ready: list[str] = []
-        for result in probe_all():
+        for result in probe_all(chosen) if chosen else []:
             # A new SQLite file is created by migrate; a probe never creates one.
             creates_file = result.vendor == "sqlite" and "unable to open" in (result.error or "")
             if creates_file:
@@ -37,8 +45,31 @@ class Command(BaseCommand):
             call_command("seed_demo", database=ready, stdout=self.stdout, stderr=self.stderr)
         if DEFAULT_DB_ALIAS in ready:
             self.ensure_admin()
-        else:
+        elif DEFAULT_DB_ALIAS in chosen:
             self.stderr.write(self.style.WARNING("No admin login: the default alias is not up."))
+        else:
+            self.stdout.write(
+                "No admin login: default is not a demo alias. To log in, keep default on a "
+                "local SQLite file and set DEMO_ALIASES=default (.env.example), or create "
+                "the admin's tables there yourself (manage.py migrate, createsuperuser). "
+                "/health/, /metrics and `manage.py dbhealth` work without them."
+            )
+
+    def announce(self, chosen: list[str]) -> None:
+        """Say which aliases will be written to, and which left alone, before touching any."""
+        others = [alias for alias in connections if alias not in chosen]
+        if chosen:
+            self.stdout.write(
+                f"Demo aliases (DEMO_ALIASES): {', '.join(chosen)}. Migrating and seeding "
+                "only these."
+            )
+        else:
+            self.stdout.write("No demo alias (DEMO_ALIASES is empty): migrating nothing.")
+        if others:
+            self.stdout.write(
+                f"Left alone, only watched: {', '.join(others)}. To put the demo on one, "
+                "name it in DEMO_ALIASES (.env.example)."
+            )
 
     def ensure_admin(self) -> None:
         User = get_user_model()
