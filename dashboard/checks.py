@@ -221,7 +221,10 @@ def _seconds(value: Any) -> float:
 def check_cache_timeouts(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    config = get_settings()
+    try:
+        config = get_settings()
+    except ImproperlyConfigured:  # reported by check_settings
+        return []
     cache_config = dict(settings.CACHES.get(config.cache) or {})
     backend = str(cache_config.get("BACKEND", ""))
     names = CACHE_TIMEOUT_OPTIONS.get(backend)
@@ -254,7 +257,10 @@ def check_cache_timeouts(
 
 
 def check_metrics_dir(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
-    directory = get_settings().metrics_dir
+    try:
+        directory = get_settings().metrics_dir
+    except ImproperlyConfigured:  # reported by check_settings
+        return []
     if not directory:
         return []
     # prometheus-client picks its value class once, at import, from PROMETHEUS_MULTIPROC_DIR.

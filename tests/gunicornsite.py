@@ -3,6 +3,7 @@ that need several worker processes."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import secrets
@@ -19,6 +20,26 @@ from tests.servers import unused_port
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 TOKEN = "token-" + secrets.token_urlsafe(12)
+
+
+@functools.cache
+def collected_static() -> str:
+    """STATIC_ROOT with collectstatic's output, made once per test run: with DEBUG off the
+    project refuses to start without it."""
+    root = ROOT / "var" / f"test-static{os.environ.get('DBHEALTH_TEST_DB_SUFFIX', '')}"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        # DEBUG off: the manifest storage the served site reads is the one that collects.
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "STATIC_ROOT": str(root),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT, env=env, check=True, timeout=120,
+    )  # fmt: skip
+    return str(root)
 
 
 class Site:
@@ -48,6 +69,7 @@ def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "False",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'default.sqlite3'}",
         "DBHEALTH_TOKEN": TOKEN,
+        "STATIC_ROOT": collected_static(),
         **extra,
     }
 

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard.readiness import Readiness, duration
 from tests.conftest import mysql_like
 from tests.faultproxy import FaultProxy
+from tests.gunicornsite import collected_static
 from tests.servers import unused_port
 from tests.test_command import run
 from tests.test_deploy import GUNICORN, HOST, ROOT, production_env
@@ -252,6 +253,7 @@ def test_the_verdict_is_shared_by_two_gunicorn_workers_through_redis(
         DBHEALTH_FALL="3",
         DBHEALTH_RISE="2",
         DBHEALTH_CRITICAL_ALIASES="default,flaky",
+        STATIC_ROOT=collected_static(),
     )
     seen = []
     with _gunicorn(env) as first, _gunicorn(env) as second:

@@ -310,7 +310,7 @@ def test_staff_without_permissions_see_statuses_only(
         expect(row).to_have_attribute("data-status", "up")
 
         details = role == "superuser"
-        expect(row.locator(".dbhealth-location")).to_have_count(1 if details else 0)
+        expect(row.locator(".dbhealth-database")).to_have_count(1 if details else 0)
         expect(row.locator("button:has-text('Ping now')")).to_have_count(1 if details else 0)
         expect(page.locator('[data-field="details-hidden"]')).to_have_count(0 if details else 1)
         assert ("127.0.0.1" in page.content()) is details
