@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,9 @@ from dashboard.summary import Verdict
 logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
+# A scrape that races a worker creating its counters file is read again this often.
+SCRAPE_ATTEMPTS = 3
+SCRAPE_RETRY_SECONDS = 0.05
 
 LATENCY = Histogram(
     "dbhealth_latency_seconds",
@@ -146,7 +150,19 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if refused is not None:
         return refused
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(scrape_registry()), content_type=content_type)
+    for attempt in range(SCRAPE_ATTEMPTS):
+        try:
+            return HttpResponse(encoder(scrape_registry()), content_type=content_type)
+        except Exception:
+            # In multiprocess mode a worker may be creating its file while this one reads
+            # the directory (a file of zero length for a moment): read it again.
+            logger.warning("reading the metrics failed (attempt %d)", attempt + 1, exc_info=True)
+            time.sleep(SCRAPE_RETRY_SECONDS)
+    return HttpResponse(
+        "The metrics could not be read just now; scrape again.\n",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 def scrape_registry() -> CollectorRegistry:

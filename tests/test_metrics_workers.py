@@ -38,16 +38,16 @@ def test_ten_scrapes_across_two_workers_never_see_a_counter_go_down(tmp_path: Pa
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
 
-    with serve(env, workers=2) as site:
+    log = tmp_path / "gunicorn.log"
+    with serve(env, workers=2, log=log) as site:
         # Requests at once keep both workers busy, so both probe and count.
         with ThreadPoolExecutor(4) as pool:
-            assert {status for status, _ in pool.map(lambda _: site.get("/metrics"), range(4))} == {
-                200
-            }
+            answers = list(pool.map(lambda _: site.get("/metrics"), range(4)))
+            assert {status for status, _ in answers} == {200}, log.read_text()[-3000:]
         scraped = []
         for _ in range(10):
             status, text = site.get("/metrics")
-            assert status == 200, text
+            assert status == 200, log.read_text()[-3000:]
             scraped.append(counters(text, "dead"))
 
     failures = [f for f, _ in scraped]
