@@ -1,45 +1,81 @@
 """``python -m bench``: run every benchmark row, print a markdown table, save JSON.
 
-``--rows 1,3`` runs a subset; ``--budget`` bounds each sampling loop (seconds).
+``python -m bench peers`` (or ``--rows 5``) runs one row, by name or number:
+overhead (rows 1-2), faults (3), load (4), peers (5), hygiene (6). ``--budget`` bounds
+each sampling loop (seconds).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime
 
 from tests.servers import SilentListener, unused_port
 
-NOTES = [
-    "Rows 1-2: the raw driver gets exactly the kwargs a probe uses (backend "
+# Notes printed under the table, by the row they explain (shown when it ran).
+NOTES = {
+    "1": "Rows 1-2: the raw driver gets exactly the kwargs a probe uses (backend "
     "get_connection_params() + the probe's bounds); PostgreSQL's URL carries a password, "
     "but the local server uses trust auth, so neither side performs SCRAM. The probe's "
     "time includes the app's probe_finished receivers (the Prometheus metrics), shown apart.",
-    "Row 2: a probe only queries the connection it has just opened, so its round trip is "
+    "2": "Row 2: a probe only queries the connection it has just opened, so its round trip is "
     "its own query_ms (cursor + execute + fetch); the raw side times the same calls on the "
     "connection it has just opened (first statement of a session on both sides).",
-    "Row 3: each round waits for the previous round's stragglers, so every round dials "
+    "3": "Row 3: each round waits for the previous round's stragglers, so every round dials "
     "the silent servers afresh.",
-    "Row 4: pings counted server-side: pg_stat_database.sessions of the benchmark's own "
+    "4": "Row 4: pings counted server-side: pg_stat_database.sessions of the benchmark's own "
     "database, and a counting TCP relay in front of MariaDB (its own counters are "
     "server-wide). The ping window starts right after a refresh and lasts 5 TTLs.",
-    "Row 5: each check runs as one request would (request_started/finished signals, "
+    "5": "Row 5: each check runs as one request would (request_started/finished signals, "
     "CONN_MAX_AGE=0, Django's default); health-check is driven like its view (asyncio "
     "gather, sync checks on the loop's executor), watchman through checks.databases(). "
     "Each runs in a subprocess bounded by the benchmark's own timeout.",
-    "Row 6: the rounds include an alias on a port that refuses connections (the failure path).",
-]
+    "6": "Row 6: the rounds include an alias on a port that refuses connections "
+    "(the failure path).",
+}
+
+ALL_ROWS = ["1", "2", "3", "4", "5", "6"]
+ROW_NAMES = {
+    "overhead": {"1", "2"},
+    "faults": {"3"},
+    "load": {"4"},
+    "peers": {"5"},
+    "hygiene": {"6"},
+}
+
+
+def _selected(requested: list[str]) -> set[str]:
+    """Row numbers from names and numbers; every row when none is asked for."""
+    chosen: set[str] = set()
+    for name in (item.strip().lower() for item in requested):
+        if name in ROW_NAMES:
+            chosen |= ROW_NAMES[name]
+        elif name in ALL_ROWS:
+            chosen.add(name)
+        elif name:
+            raise SystemExit(
+                f"unknown row {name!r}: use {ALL_ROWS[0]}-{ALL_ROWS[-1]} or {', '.join(ROW_NAMES)}"
+            )
+    return chosen or set(ALL_ROWS)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every row's cleanup (servers, databases) runs.
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--rows", default="1,2,3,4,5,6", help="comma-separated rows to run")
+    parser.add_argument("names", nargs="*", help=f"rows to run: {', '.join(ROW_NAMES)}")
+    parser.add_argument("--rows", default="", help="comma-separated row numbers to run")
     parser.add_argument("--budget", type=float, default=15.0, help="seconds per sampling loop")
     options = parser.parse_args()
-    rows = {row.strip() for row in options.rows.split(",")}
+    rows = _selected([*options.names, *options.rows.split(",")])
+    signal.signal(signal.SIGTERM, _terminate)
 
     # Fault servers exist before Django reads the settings that point at them.
     silent = [SilentListener(), SilentListener()]
@@ -51,7 +87,14 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from bench import deadline, endpoint, hygiene, overhead, peers, report
+    from bench import (
+        deadline,
+        endpoint,
+        hygiene,
+        overhead,
+        peers,
+        report,
+    )
     from bench.servers import SessionCounter, ensure_databases
 
     ensure_databases(settings.POSTGRES_URL, settings.MYSQL_URL, settings.SQLITE_PATH)
@@ -88,9 +131,10 @@ def main() -> None:
 
     for listener in silent:
         listener.close()
-    lines.sort(key=lambda line: line.row)
+    lines.sort(key=lambda line: int(line.row))
     table = report.markdown(lines)
-    path = report.write_json(lines, NOTES, started)
+    notes = [note for row, note in NOTES.items() if row in rows]
+    path = report.write_json(lines, notes, started)
     info = report.machine()
     print(
         f"dbhealth benchmarks, {started:%Y-%m-%d}, {info['nproc']} × {info['cpu']}, "
@@ -98,9 +142,13 @@ def main() -> None:
     )
     print(table)
     print()
-    for note in NOTES:
+    for note in notes:
         print(f"- {note}")
     print(f"\nJSON: {path.relative_to(path.parent.parent)}")
+    for line in lines:
+        if line.holds is not None:
+            verdict = "held" if line.holds else "MISSED"
+            print(f"row {line.row}: target {line.target} {verdict}: {line.benchmark}")
     held = [line.holds for line in lines if line.holds is not None]
     print(f"targets held: {sum(held)} of {len(held)}")
 
