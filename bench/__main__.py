@@ -1,8 +1,8 @@
 """``python -m bench``: run every benchmark row, print a markdown table, save JSON.
 
 ``python -m bench scale`` (or ``--rows 7``) runs one row, by name or number:
-overhead (rows 1-2), faults (3), load (4), peers (5), hygiene (6), scale (7).
-``--budget`` bounds each sampling loop (seconds).
+overhead (rows 1-2), faults (3), load (4), peers (5), hygiene (6), scale (7),
+deadline (8). ``--budget`` bounds each sampling loop (seconds).
 """
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ NOTES = {
     "Each server sits behind a proxy adding 5 ms to every reply; each measurement is a fresh "
     "process, in the order raw, dbhealth, dbhealth, raw; the watching client connects straight "
     "to the servers, as the site's own workers would.",
+    "8": "Row 8: gunicorn (1 sync worker) serves the site; its cache is emptied, and the probes "
+    "still running in it are waited for, before each answer, so every answer is cold. "
+    "'Added' is the answer's time with the slow alias minus the same answer with that "
+    "alias's proxy passing replies straight through; the black-holed alias is there in both.",
 }
 
-ALL_ROWS = ["1", "2", "3", "4", "5", "6", "7"]
+ALL_ROWS = ["1", "2", "3", "4", "5", "6", "7", "8"]
 ROW_NAMES = {
     "overhead": {"1", "2"},
     "faults": {"3"},
@@ -52,6 +56,7 @@ ROW_NAMES = {
     "peers": {"5"},
     "hygiene": {"6"},
     "scale": {"7"},
+    "deadline": {"8"},
 }
 
 
@@ -95,6 +100,7 @@ def main() -> None:
     from django.conf import settings
 
     from bench import (
+        answers,
         deadline,
         endpoint,
         hygiene,
@@ -138,6 +144,9 @@ def main() -> None:
     if "7" in rows:
         stage("row 7: a database-per-tenant site")
         lines += scale.run()
+    if "8" in rows:
+        stage("row 8: what a slow alias adds to each answer")
+        lines += answers.run(settings)
     stage("done")
 
     for listener in silent:
