@@ -2,7 +2,7 @@
 
 ``python -m bench scale`` (or ``--rows 7``) runs one row, by name or number:
 overhead (rows 1-2), faults (3), load (4), peers (5), hygiene (6), scale (7),
-deadline (8). ``--budget`` bounds each sampling loop (seconds).
+deadline (8), size (9). ``--budget`` bounds each sampling loop (seconds).
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ NOTES = {
     "still running in it are waited for, before each answer, so every answer is cold. "
     "'Added' is the answer's time with the slow alias minus the same answer with that "
     "alias's proxy passing replies straight through; the black-holed alias is there in both.",
+    "9": "Row 9: one SQLite file per alias; each size in a fresh process through Django's test "
+    "client, a logged-in superuser, results cached (one warm render first).",
 }
 
-ALL_ROWS = ["1", "2", "3", "4", "5", "6", "7", "8"]
+ALL_ROWS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
 ROW_NAMES = {
     "overhead": {"1", "2"},
     "faults": {"3"},
@@ -57,6 +59,7 @@ ROW_NAMES = {
     "hygiene": {"6"},
     "scale": {"7"},
     "deadline": {"8"},
+    "size": {"9"},
 }
 
 
@@ -105,6 +108,7 @@ def main() -> None:
         endpoint,
         hygiene,
         overhead,
+        page_size,
         peers,
         report,
         scale,
@@ -147,6 +151,9 @@ def main() -> None:
     if "8" in rows:
         stage("row 8: what a slow alias adds to each answer")
         lines += answers.run(settings)
+    if "9" in rows:
+        stage("row 9: the page at 3, 50 and 251 aliases")
+        lines += page_size.run()
     stage("done")
 
     for listener in silent:
