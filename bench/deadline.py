@@ -16,7 +16,8 @@ from dashboard.probes import in_flight, probe_all
 TARGET_FACTOR = 1.2
 
 
-def _wait_for_stragglers(limit: float = 5.0) -> None:
+def wait_for_stragglers(limit: float = 5.0) -> None:
+    """Let the probes still running from a round end (bounded), so the next dials afresh."""
     deadline = time.monotonic() + limit
     for thread in threading.enumerate():
         if thread.name.startswith("dbhealth-probe-"):
@@ -29,7 +30,7 @@ def run(aliases: list[str], silent: list[str], timeout: float, rounds: int = 5) 
     walls: list[float] = []
     wrong: Counter[str] = Counter()
     for _ in range(rounds):
-        _wait_for_stragglers()
+        wait_for_stragglers()
         started = time.perf_counter()
         results = probe_all(aliases, timeout=timeout)
         walls.append(time.perf_counter() - started)
@@ -37,7 +38,7 @@ def run(aliases: list[str], silent: list[str], timeout: float, rounds: int = 5) 
             expected = "timeout" if result.alias in silent else "up"
             if result.status != expected:
                 wrong[f"{result.alias}:{result.status}"] += 1
-    _wait_for_stragglers()
+    wait_for_stragglers()
     worst = max(walls)
     limit = timeout * TARGET_FACTOR
     statuses = "all as expected" if not wrong else "unexpected: " + ", ".join(sorted(wrong))

@@ -44,7 +44,8 @@ def _start_gunicorn(port: int, mysql_url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def stop_gunicorn(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within 10 s."""
     server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=10)
@@ -53,7 +54,8 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def _ready(port: int, limit: float = 20.0) -> bool:
+def serving(port: int, limit: float = 20.0) -> bool:
+    """Whether the server on ``port`` answers ``/health/live/`` within ``limit`` seconds."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if get_status(port, "/health/live/", timeout=1) == 200:
@@ -82,11 +84,11 @@ def run(count: SessionCounter, settings: Any, budget: float) -> list[Line]:
     port = unused_port()
     server = _start_gunicorn(port, urlunsplit(relayed))
     try:
-        if not _ready(port):
+        if not serving(port):
             return _not_available("gunicorn did not start")
         return _measure(port, count, relay, settings, phase=max(2.0, budget / 5))
     finally:
-        _stop(server)
+        stop_gunicorn(server)
         relay.close()
 
 

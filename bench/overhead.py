@@ -35,7 +35,7 @@ ROUND_TRIP_TARGET = 1.2
 SERVER_GAP = 0.002
 
 
-def _raw_connect(vendor: str, params: dict[str, Any]) -> Any:
+def raw_connect(vendor: str, params: dict[str, Any]) -> Any:
     if vendor == "postgresql":
         return psycopg.connect(**params)
     if vendor == "mysql":
@@ -75,7 +75,7 @@ def contenders(alias: str, timeout: float) -> dict[str, Any]:
 
     def raw() -> dict[str, float]:
         started = clock()
-        connection = _raw_connect(vendor, params)
+        connection = raw_connect(vendor, params)
         connected = clock()
         cursor = connection.cursor()
         cursor.execute(ping)

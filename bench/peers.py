@@ -11,51 +11,16 @@ equivalent bounds (``connect_timeout`` in the alias's OPTIONS, health-check's pe
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from typing import Any
-
+from bench.children import Answer, run_json
 from bench.report import Line, ms
 
 PEERS = ["django-health-check", "django-watchman"]
 CONTENDERS = ["dbhealth", *PEERS]
 
 
-@dataclass
-class Answer:
-    """What a subprocess said (its JSON), or why it said nothing."""
-
-    data: dict[str, Any] | None
-    wall: float
-    problem: str = ""
-
-
 def _child(args: list[str], limit: float, extra_env: dict[str, str]) -> Answer:
     """Run ``python -m bench.peer_check ARGS`` for at most ``limit`` seconds."""
-    started = time.monotonic()
-    with subprocess.Popen(
-        [sys.executable, "-m", "bench.peer_check", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **extra_env},
-        text=True,
-    ) as child:
-        try:
-            out, err = child.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
-            return Answer(None, time.monotonic() - started, f"no answer within {limit:g} s")
-    wall = time.monotonic() - started
-    found = [line for line in out.splitlines() if line.startswith("{")]
-    if not found:
-        last = (err.strip().splitlines() or ["no output"])[-1]
-        return Answer(None, wall, f"failed: {last[:120]}")
-    return Answer(json.loads(found[-1]), wall)
+    return run_json("bench.peer_check", args, limit, extra_env)
 
 
 def _healthy(aliases: list[str], budget: float, label: str) -> Line:

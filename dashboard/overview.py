@@ -22,6 +22,9 @@ from dashboard.report import AliasReport, Report
 CONDITIONS = ("down", "timeout", "read-only", "behind", "slow", "up")
 # A healthy group of at least this many aliases shows as one line with a count.
 COLLAPSE_AT = 5
+# On a page with more aliases than this, every healthy group is one line, and the healthy
+# single-alias groups of a vendor (SQLite files, say) share one line.
+BIG_PAGE = 20
 
 
 def conditions(row: AliasReport, warn_ms: float) -> tuple[str, ...]:
@@ -152,7 +155,12 @@ def build(
     by_server: dict[str, list[AliasReport]] = {}
     for row in shown:
         by_server.setdefault(server_of(row), []).append(row)
-    groups = tuple(_group(server, rows, page_filter, warn_ms) for server, rows in by_server.items())
+    big = len(found.rows) > BIG_PAGE
+    groups = tuple(
+        _group(server, rows, page_filter, warn_ms, big=big) for server, rows in by_server.items()
+    )
+    if big and not page_filter.active:
+        groups = _merged_singles(groups)
     # Groups with trouble first; within them, settings order.
     groups = tuple(sorted(groups, key=lambda group: group.healthy))
     if windows is not None:
@@ -172,7 +180,7 @@ def build(
 
 
 def _group(
-    server: str, rows: Iterable[AliasReport], page_filter: Filter, warn_ms: float
+    server: str, rows: Iterable[AliasReport], page_filter: Filter, warn_ms: float, *, big: bool
 ) -> ServerGroup:
     listed = tuple(rows)
     counts: Counter[str] = Counter()
@@ -187,7 +195,7 @@ def _group(
         counts=dict(counts),
     )
     # Asked for by name (a server filter, a search): shown in full, however healthy.
-    collapse = group.healthy and len(listed) >= COLLAPSE_AT and not page_filter.active
+    collapse = group.healthy and (big or len(listed) >= COLLAPSE_AT) and not page_filter.active
     if collapse:
         return ServerGroup(
             server=server,
@@ -211,3 +219,30 @@ def _with_history(
         )
         for group in groups
     )
+
+
+def _merged_singles(groups: tuple[ServerGroup, ...]) -> tuple[ServerGroup, ...]:
+    """Collapsed one-alias groups of a vendor as one line: 250 SQLite files, all up."""
+    singles: dict[str, list[ServerGroup]] = {}
+    kept: list[ServerGroup] = []
+    for group in groups:
+        if group.collapsed and group.counts == {"up": 1}:
+            singles.setdefault(group.vendor, []).append(group)
+        else:
+            kept.append(group)
+    for vendor, alike in singles.items():
+        if len(alike) == 1:
+            kept.append(alike[0])
+            continue
+        noun = "files" if vendor == "sqlite" else "servers"
+        kept.append(
+            ServerGroup(
+                server="",
+                vendor=vendor,
+                location=f"{len(alike)} {noun} with one alias each",
+                rows=(),
+                counts={"up": len(alike)},
+                collapsed=True,
+            )
+        )
+    return tuple(kept)

@@ -2,6 +2,7 @@
 
     proxy = FaultProxy(target_port=5432)  # listens on 127.0.0.1:proxy.port
     proxy.set_mode("delay", ms=50)        # every reply held back 50 ms: +50 ms per round trip
+    proxy.set_mode("slow_start", ms=1200) # the first reply of each new connection held 1.2 s
     proxy.set_mode("blackhole")           # new connections are accepted and never answered
     proxy.set_mode("refuse")              # nothing listens on the port: connections are refused
     proxy.set_mode("cut")                 # established connections are reset, new ones too
@@ -16,7 +17,9 @@ thread, binds loopback only, and stops by itself after ``lifetime`` seconds.
 It also counts, per connection, the client's messages (``requests``) and the
 server's replies (``replies``: a reply is server data after the client spoke, or
 the greeting of a server that speaks first), so a test can say how many round
-trips a delay was added to.
+trips a delay was added to; and the most connections a client held open at once
+(``peak``, since the start or ``reset_peak()``; a connection counts from its accept to
+the client's close), which no client can hide from the proxy.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Mode = Literal["pass", "refuse", "blackhole", "delay", "cut"]
-MODES: tuple[Mode, ...] = ("pass", "refuse", "blackhole", "delay", "cut")
+Mode = Literal["pass", "refuse", "blackhole", "delay", "slow_start", "cut"]
+MODES: tuple[Mode, ...] = ("pass", "refuse", "blackhole", "delay", "slow_start", "cut")
+DELAYING: tuple[Mode, ...] = ("delay", "slow_start")
 LOOPBACK = "127.0.0.1"
 CHUNK = 65536
+TCP_ESTABLISHED = 1  # tcpi_state in Linux's TCP_INFO
 CONTROL_TIMEOUT = 5.0
 
 
@@ -58,6 +63,19 @@ class Link:
                 self.replies += 1
             self._last_speaker = speaker
 
+    def client_connected(self) -> bool:
+        """Whether the client still holds its end. Asks the kernel, which knows of the
+        client's FIN before this proxy's busy loop gets round to reading it."""
+        if self.client_gone:
+            return False
+        sock = self.client.get_extra_info("socket")
+        try:
+            return sock is not None and (
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED
+            )
+        except OSError:
+            return False
+
     def reset(self) -> None:
         """Drop both sides at once with a TCP reset, as a failing middlebox would."""
         for writer in (self.client, self.upstream):
@@ -81,6 +99,8 @@ class FaultProxy:
         # The most client connections that were open at once.
         self.peak_open = 0
         self.links: list[Link] = []
+        self.peak = 0
+        self._held: list[Link] = []  # links whose client was connected when last asked
         self._changed = threading.Condition()
         self._listener = self._bind(0)
         self.port = int(self._listener.getsockname()[1])
@@ -101,7 +121,13 @@ class FaultProxy:
     def set_mode(self, mode: Mode, *, ms: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fault mode {mode!r}; use one of {', '.join(MODES)}")
-        self._call(self._switch(mode, ms / 1000 if mode == "delay" else 0.0))
+        self._call(self._switch(mode, ms / 1000 if mode in DELAYING else 0.0))
+
+    def reset_peak(self) -> None:
+        """Count ``peak`` afresh from the connections open now."""
+        with self._changed:
+            self._held = [link for link in self._held if link.client_connected()]
+            self.peak = len(self._held)
 
     def wait_for(self, condition: Callable[[FaultProxy], bool], timeout: float = 10.0) -> bool:
         """Block until ``condition(proxy)`` holds (checked on every connection event)."""
@@ -137,7 +163,9 @@ class FaultProxy:
         # The same port is bound again after "refuse"; old connections may be in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((LOOPBACK, port))
-        sock.listen(128)
+        # Room for a burst of hundreds of connects: a full backlog would make the kernel
+        # drop SYNs, and the client's 1 s retransmission is no fault of the server's.
+        sock.listen(1024)
         sock.setblocking(False)
         return sock
 
@@ -197,6 +225,9 @@ class FaultProxy:
             self.links.append(link)
             opened = sum(not (each.closed or each.client_gone) for each in self.links)
             self.peak_open = max(self.peak_open, opened)
+            self._held = [held for held in self._held if held.client_connected()]
+            self._held.append(link)
+            self.peak = max(self.peak, len(self._held))
             self._changed.notify_all()
         try:
             await self._serve(link, reader)
@@ -207,6 +238,7 @@ class FaultProxy:
             with self._changed:
                 link.closed = True
                 self._changed.notify_all()
+            self._client_gone(link)
             self._tasks.discard(task)
 
     async def _serve(self, link: Link, reader: asyncio.StreamReader) -> None:
@@ -217,6 +249,7 @@ class FaultProxy:
             while await reader.read(CHUNK):
                 self._heard(link, "client")
             link.client_gone = True
+            self._client_gone(link)
             return
         upstream_reader, link.upstream = await asyncio.open_connection(*self.target)
         await asyncio.gather(
@@ -224,6 +257,10 @@ class FaultProxy:
             self._forward_replies(link, upstream_reader, link.client),
             return_exceptions=True,
         )
+
+    def _client_gone(self, link: Link) -> None:
+        with self._changed:
+            link.client_gone = True
 
     def _heard(self, link: Link, speaker: str) -> None:
         with self._changed:
@@ -239,6 +276,7 @@ class FaultProxy:
                 upstream.write(data)
                 await upstream.drain()
             link.client_gone = True
+            self._client_gone(link)
         finally:
             upstream.close()
 
@@ -259,10 +297,14 @@ class FaultProxy:
                 await client.drain()
 
         sender = asyncio.create_task(deliver())
+        first = True
         try:
             while data := await reader.read(CHUNK):
                 self._heard(link, "server")
-                due.put_nowait((loop.time() + self.delay, data))
+                # Later chunks queue behind a held first one: order is kept either way.
+                held = self.mode == "delay" or (first and self.mode == "slow_start")
+                due.put_nowait((loop.time() + (self.delay if held else 0.0), data))
+                first = False
         finally:
             due.put_nowait(None)
             try:

@@ -57,8 +57,23 @@ def test_aliases_are_grouped_by_server_and_healthy_big_groups_collapse() -> None
     tenants = groups["db-eu-2:5432"]
     assert not tenants.collapsed and len(tenants.rows) == 200  # it has trouble: shown
     assert groups["db-eu-3:3306"].rows  # one read-only alias: shown
-    assert groups["db-main:5432"].rows  # one alias: never collapsed
+    assert groups["db-main:5432"].collapsed  # healthy: on a page this big, one line
     assert [group.healthy for group in page.groups] == [False, False, True]
+
+
+def test_a_small_page_shows_every_alias_and_a_big_one_folds_healthy_files_into_one_line() -> None:
+    files = [
+        result(f"f{n:03d}", vendor="sqlite", host=None, port=None, name=f"/srv/f{n:03d}.db")
+        for n in range(30)
+    ]
+
+    small = overview.build(from_results(files[:3]), Filter(), warn_ms=1000)
+    big = overview.build(from_results(files), Filter(), warn_ms=1000)
+
+    assert [len(group.rows) for group in small.groups] == [1, 1, 1]
+    (folded,) = big.groups
+    assert folded.collapsed and folded.counts == {"up": 30}
+    assert folded.location == "30 files with one alias each"
 
 
 def test_a_healthy_server_with_many_aliases_is_one_line() -> None:
