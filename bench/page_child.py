@@ -1,7 +1,8 @@
 """Subprocess side of row 9: the db-health page of one site, rendered from the cache.
 
 ``python -m bench.page_child RENDERS`` (with the site's environment, ``bench.children``):
-migrates ``default`` and copies it to every tenant, logs a superuser in through Django's test client, renders
+migrates ``default`` and copies it to every tenant, logs a superuser in through Django's
+test client, renders
 ``/admin/db-health/`` once to probe every alias and fill the cache, then RENDERS times
 more, timed; and fetches the table partial and ``/metrics`` once each. One JSON line.
 """

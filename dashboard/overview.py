@@ -119,6 +119,7 @@ class Overview:
     groups: tuple[ServerGroup, ...]
     vendors: tuple[str, ...]
     servers: tuple[tuple[str, str], ...]  # (server key, where) for the filter's select
+    server_count: int
     filter: Filter
     shown: int
 
@@ -166,7 +167,10 @@ def build(
     if windows is not None:
         groups = _with_history(groups, windows)
     attention = tuple(row for row in shown if needs_attention(row, warn_ms))
-    every_server = {server_of(row): row.result.location for row in found.rows}
+    # SQLite files are no servers to pick from: each holds one alias.
+    every_server = {
+        server_of(row): row.result.location for row in found.rows if row.result.vendor != "sqlite"
+    }
     return Overview(
         counts=dict(counts),
         total=len(found.rows),
@@ -174,6 +178,7 @@ def build(
         groups=groups,
         vendors=tuple(sorted({row.result.vendor for row in found.rows})),
         servers=tuple(sorted(every_server.items(), key=lambda item: item[1])),
+        server_count=len({server_of(row) for row in found.rows}),
         filter=page_filter,
         shown=len(shown),
     )
