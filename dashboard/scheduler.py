@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 TRUST_SECONDS = 60.0
 # When another process holds all of a server's slots, look again after this long.
 SLOT_RETRY_SECONDS = 0.01
+# How often queued jobs are checked for having passed their deadline.
+EXPIRY_SCAN_SECONDS = 0.02
 # An idle worker thread ends after this long; the pool grows again on demand.
 IDLE_SECONDS = 60.0
 
@@ -82,7 +84,11 @@ class Scheduler:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._queue: deque[Job] = deque()
+        # One queue per server, in the order servers were first asked for.
+        self._queues: dict[str, deque[Job]] = {}
+        self._queued = 0
+        # Expired jobs are looked for at most this often, not on every pick.
+        self._next_expiry_scan = 0.0
         self._servers: dict[str, _Server] = {}
         self._threads = 0
         self._idle = 0
@@ -92,11 +98,15 @@ class Scheduler:
 
     def submit(self, job: Job) -> None:
         with self._changed:
-            self._queue.append(job)
-            if self._idle == 0 and self._threads < _max_workers():
+            self._queues.setdefault(job.server, deque()).append(job)
+            self._queued += 1
+            # More jobs waiting than idle workers to take them: grow, up to MAX_PROBES. (An
+            # idle worker just notified still counts as idle until it wakes, so "no idle
+            # worker" alone would keep a burst of hundreds of jobs on one or two threads.)
+            if self._queued > self._idle and self._threads < _max_workers():
                 self._threads += 1
                 threading.Thread(target=self._work, name="dbhealth-probe", daemon=True).start()
-            self._changed.notify_all()
+            self._changed.notify()
 
     def answered(self, server: str) -> None:
         """A connection to ``server`` got an answer (even a refusal): trust it."""
@@ -129,24 +139,37 @@ class Scheduler:
         return state
 
     def _next(self) -> tuple[Job | None, list[Job], float]:
-        """A job that may start now, jobs past their deadline, and how long to sleep."""
+        """A job that may start now, jobs past their deadline, and how long to sleep.
+
+        Cheap on purpose: it runs each time a connection ends, with hundreds queued.
+        """
         now = time.monotonic()
+        expired: list[Job] = []
+        if now >= self._next_expiry_scan:
+            self._next_expiry_scan = now + EXPIRY_SCAN_SECONDS
+            for queue in self._queues.values():
+                late = [job for job in queue if job.deadline <= now]
+                for job in late:
+                    queue.remove(job)
+                expired += late
+            self._queued -= len(expired)
         per_server = _per_server()
-        expired = [job for job in self._queue if job.deadline <= now]
-        for job in expired:
-            self._queue.remove(job)
-        wake = min((job.deadline for job in self._queue), default=now + IDLE_SECONDS)
-        for job in self._queue:
-            state = self._state(job.server)
+        wake = now + IDLE_SECONDS
+        for server, queue in self._queues.items():
+            if not queue:
+                continue
+            wake = min(wake, queue[0].deadline, self._next_expiry_scan)
+            state = self._state(server)
             limit = per_server if state.trusted(now) else 1
             if state.running >= limit:
                 continue
             if state.retry_at > now:
                 wake = min(wake, state.retry_at)
                 continue
-            self._queue.remove(job)
+            job = queue.popleft()
+            self._queued -= 1
             state.running += 1
-            self.peak[job.server] = max(self.peak[job.server], state.running)
+            self.peak[server] = max(self.peak[server], state.running)
             return job, expired, 0.0
         return None, expired, max(0.0, wake - now)
 
@@ -161,7 +184,7 @@ class Scheduler:
                     self._idle += 1
                     woken = self._changed.wait(timeout=min(sleep, IDLE_SECONDS))
                     self._idle -= 1
-                    if not woken and not self._queue:
+                    if not woken and not self._queued:
                         self._threads -= 1
                         return
                     continue
@@ -192,8 +215,9 @@ class Scheduler:
                 state = self._state(job.server)
                 state.running -= 1
                 state.retry_at = time.monotonic() + SLOT_RETRY_SECONDS
-                self._queue.appendleft(job)
-                self._changed.notify_all()
+                self._queues.setdefault(job.server, deque()).appendleft(job)
+                self._queued += 1
+                self._changed.notify()
             return
         job.started = True
         try:
@@ -205,7 +229,8 @@ class Scheduler:
                 _release_slot(slot)
             with self._changed:
                 self._state(job.server).running -= 1
-                self._changed.notify_all()
+                # One connection freed: one waiting worker may use it (not all of them).
+                self._changed.notify()
 
 
 def _max_workers() -> int:
