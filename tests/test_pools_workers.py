@@ -94,7 +94,8 @@ def test_a_pool_held_in_slow_queries_warns_while_the_fresh_probe_stays_up(pool_e
 
         with ThreadPoolExecutor(6) as holders:
             # More holders than the 4 connections of both pools: some must wait.
-            held = [holders.submit(site.get, "/hold/?seconds=4") for _ in range(6)]
+            # Long enough that the command, started once a wait shows, still sees it.
+            held = [holders.submit(site.get, "/hold/?seconds=8") for _ in range(6)]
             starved = wait_for(site, lambda e: e["pool"]["requestsWaiting"] > 0, within=6)
             command = subprocess.run(
                 [sys.executable, "manage.py", "dbhealth", "--json"],
