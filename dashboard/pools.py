@@ -27,9 +27,19 @@ from dashboard.conf import get_settings
 
 logger = logging.getLogger(__name__)
 
-WORKERS_KEY = "dbhealth:pools:workers"
+# Each publishing worker holds one of these slots (taken with cache.add, so workers never
+# overwrite each other's entry); readers read them all at once.
+WORKER_SLOTS = 64
 # A worker that stopped publishing is named for this many TTLs, then forgotten.
 FORGET_AFTER_TTLS = 10
+
+
+def _slot_key(index: int) -> str:
+    return f"dbhealth:pools:slot:{index}"
+
+
+# The slot this process holds, as (pid, index): a forked child claims its own.
+_slot: tuple[int, int] | None = None
 
 
 def _worker_key(worker: str) -> str:
@@ -234,15 +244,31 @@ def publish(figures: Iterable[PoolFigures] | None = None, *, worker: str | None 
     ttl = get_settings().pool_ttl
     worker = worker or worker_id()
     listed = list(local_figures() if figures is None else figures)
-    now = time.time()
     sharedcache.set(_worker_key(worker), [asdict(f) for f in listed], ttl)
-    known: dict[str, float] = dict(sharedcache.get(WORKERS_KEY) or {})
-    # Read-modify-write: two workers publishing at once may drop one entry, which
-    # its next publication restores.
-    forget = now - ttl * FORGET_AFTER_TTLS
-    known = {w: seen for w, seen in known.items() if seen >= forget}
-    known[worker] = now
-    sharedcache.set(WORKERS_KEY, known, ttl * FORGET_AFTER_TTLS)
+    _hold_slot(worker, ttl * FORGET_AFTER_TTLS)
+
+
+def _hold_slot(worker: str, ttl: float) -> None:
+    global _slot
+    pid = os.getpid()
+    if _slot is not None and _slot[0] == pid:
+        key = _slot_key(_slot[1])
+        if sharedcache.get(key) == worker:
+            sharedcache.set(key, worker, ttl)
+            return
+    for index in range(WORKER_SLOTS):
+        if sharedcache.add(_slot_key(index), worker, ttl):
+            _slot = (pid, index)
+            return
+        if sharedcache.get(_slot_key(index)) == worker:
+            _slot = (pid, index)
+            sharedcache.set(_slot_key(index), worker, ttl)
+            return
+
+
+def _known_workers() -> list[str]:
+    held = sharedcache.get_many(_slot_key(index) for index in range(WORKER_SLOTS))
+    return sorted({str(worker) for worker in held.values() if worker})
 
 
 def pooled_aliases() -> set[str]:
@@ -260,7 +286,7 @@ def combined(aliases: Iterable[str] | None = None) -> dict[str, PoolView]:
     wanted = pooled_aliases().intersection(connections.settings if aliases is None else aliases)
     if not wanted:
         return {}
-    known: dict[str, float] = dict(sharedcache.get(WORKERS_KEY) or {})
+    known = _known_workers()
     published = sharedcache.get_many(_worker_key(w) for w in known)
     names = {f.name for f in fields(PoolFigures)}
     by_alias: dict[str, list[PoolFigures]] = {}
