@@ -64,6 +64,10 @@ DATABASES = {
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    # dashboard's models (the log's aliases) relate to the admin's LogEntry.
+    "django.contrib.admin",
+    "django.contrib.messages",
+    "django.contrib.sessions",
     "health_check",
     "dashboard",
 ]
