@@ -20,7 +20,6 @@ import contextlib
 import re
 from collections.abc import Sequence
 from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -479,13 +478,7 @@ def read(alias: str, *, deadline: Deadline) -> Activity:
 
 def collect(alias: str, future: Future[Any] | None, deadline: Deadline) -> Activity:
     """The activity a future (of ``extra``) holds by ``deadline``, or why there is none."""
-    if future is None:
-        return Activity(alias, error="not read: the probe's connection was already in use")
-    wait_futures([future], timeout=deadline.remaining())
-    if not future.done():
-        return Activity(alias, error=f"not read within {deadline.budget_text}")
-    error = future.exception()
-    if error is None:
-        answer = future.result()
-        return answer if isinstance(answer, Activity) else Activity(alias, error="no answer")
-    return Activity(alias, error=probes.error_text(alias, error))
+    answer, why_not = probes.awaited(alias, future, deadline)
+    if why_not is not None:
+        return Activity(alias, error=why_not)
+    return answer if isinstance(answer, Activity) else Activity(alias, error="no answer")

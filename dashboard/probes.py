@@ -54,6 +54,7 @@ from dashboard.vendors import Vendor, is_timeout
 __all__ = [
     "Extra",
     "Probe",
+    "awaited",
     "check_alias",
     "ordered",
     "timed_out",
@@ -409,6 +410,20 @@ def run_on_connection(alias: str, deadline: Deadline, work: Extra) -> Future[Any
         )
     )
     return future
+
+
+def awaited(alias: str, future: Future[Any] | None, deadline: Deadline) -> tuple[Any, str | None]:
+    """What work on a connection (``run_on_connection``, an extra) gave by ``deadline``:
+    (its answer, None), or (None, why there is none) in the words a page shows."""
+    if future is None:
+        return None, "not read: the probe's connection was already in use"
+    wait_futures([future], timeout=deadline.remaining())
+    if not future.done():
+        return None, f"not read within {deadline.budget_text}"
+    error = future.exception()
+    if error is None:
+        return future.result(), None
+    return None, str(error) if isinstance(error, LookupError) else error_text(alias, error)
 
 
 def error_text(alias: str, error: BaseException) -> str:

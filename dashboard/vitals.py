@@ -18,7 +18,6 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -343,18 +342,10 @@ def read(alias: str, *, timeout: float | None = None, deadline: Deadline | None 
 
 def collect(alias: str, future: Future[Any] | None, deadline: Deadline) -> Vitals:
     """The vitals a future (of ``extra``) holds by ``deadline``, or why there are none."""
-    if future is None:
-        return Vitals(alias, error="not read: the probe's connection was already in use")
-    wait_futures([future], timeout=deadline.remaining())
-    if not future.done():
-        return Vitals(alias, error=f"not read within {deadline.budget_text}")
-    error = future.exception()
-    if error is None:
-        answer = future.result()
-        return answer if isinstance(answer, Vitals) else Vitals(alias, error="no answer")
-    if isinstance(error, LookupError):
-        return Vitals(alias, error=str(error))
-    return Vitals(alias, error=probes.error_text(alias, error))
+    answer, why_not = probes.awaited(alias, future, deadline)
+    if why_not is not None:
+        return Vitals(alias, error=why_not)
+    return answer if isinstance(answer, Vitals) else Vitals(alias, error="no answer")
 
 
 def _reading(alias: str, connection: Any, vital: Vital, deadline: Deadline) -> Reading:
