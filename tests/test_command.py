@@ -119,12 +119,29 @@ def test_an_unknown_alias_is_unknown() -> None:
     assert error.value.returncode == 3
 
 
-@pytest.mark.parametrize("args", [["--timeout", "0"], ["--watch", "soon"], ["--json", "--nagios"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--timeout", "0"],
+        ["--timeout", "40000"],  # beyond what TCP keepalive options take, like the setting
+        ["--timeout", "inf"],
+        ["--watch", "soon"],
+        ["--json", "--nagios"],
+    ],
+)
 def test_bad_arguments_are_unknown(args) -> None:
     with pytest.raises(CommandError) as error:
         call_command("dbhealth", *args)
 
     assert error.value.returncode == 3
+
+
+def test_a_timeout_beyond_the_settings_range_is_refused_in_one_line() -> None:
+    done = dbhealth("--timeout", "40000")
+
+    assert done.returncode == 3
+    assert "must be between 0.1 and 300 seconds" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_alias_is_repeatable_and_keeps_settings_order() -> None:
@@ -302,4 +319,37 @@ def test_watch_redraws_until_sigint_and_exits_with_the_last_rounds_status(
 
     assert len(verdicts) == 2  # it redrew: a second round followed the first
     assert watcher.returncode == expected
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+def test_ctrl_c_during_a_round_ends_the_watch_when_that_round_has_answered(
+    silent_listener,
+) -> None:
+    # MariaDB's port black-holed: each round waits out its 3 s timeout on that alias.
+    env = servers_env(mysql_port=silent_listener.port)
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "dbhealth", *SERVERS, "--watch", "0.2", "--timeout", "3"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The second round is in progress once the silent server took its second connection.
+        deadline = time.monotonic() + 30
+        while len(silent_listener.accepted) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(silent_listener.accepted) >= 2, "the second round never dialled"
+        watcher.send_signal(signal.SIGINT)
+        stdout, stderr = watcher.communicate(timeout=20)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+
+    verdicts = [line for line in stdout.splitlines() if line.startswith(("OK:", "WARNING:"))]
+    # The interrupted round still answered (its verdict names the silent alias) before exit.
+    assert len(verdicts) == 2 and "second_db" in verdicts[1]
+    assert watcher.returncode == 1
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr

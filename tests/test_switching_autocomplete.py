@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from dashboard import results
@@ -48,3 +49,28 @@ def test_a_live_alias_still_answers_as_before(staff_client: Client) -> None:
     response = staff_client.get("/admin/autocomplete/", {**SEARCH, "_db": "second_db"})
 
     assert response.status_code == 200 and response.json()["results"] == []
+
+
+def test_staff_without_the_details_permission_learn_the_alias_is_down_but_not_the_error(
+    django_user_model: Any, add_alias: Any, closed_port: int
+) -> None:
+    add_alias("dead_db", **mysql_like(PORT=str(closed_port)))
+    editor = django_user_model.objects.create_user("editor", password="pw-e", is_staff=True)
+    editor.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="demo", codename__in=["view_customer", "view_order"]
+        )
+    )
+    client = Client()
+    client.force_login(editor)
+    results.latest(["dead_db"])
+
+    listing = client.get("/admin/demo/customer/", {"_db": "dead_db"}).content.decode()
+    searched = client.get("/admin/autocomplete/", {**SEARCH, "_db": "dead_db"}).json()["error"]
+
+    for shown in (listing, searched):
+        assert "Database dead_db is down (the error is shown to users who may see details)" in (
+            shown
+        )
+        assert "connect" not in shown.split("dead_db is down")[1][:200].lower()
+        assert "3306" not in shown.split("dead_db is down")[1][:200]

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard import results
+from dashboard import permissions, results
 from dashboard.aliases import ALIAS_VAR
 from dashboard.probes import error_text
+from dashboard.switching.page import unavailable_text
 
 
 def _unavailable(message: str) -> JsonResponse:
@@ -33,8 +34,8 @@ def guarded(view: Callable[[HttpRequest], HttpResponse], request: HttpRequest) -
     if known is None:  # nothing known at all: one probe, bounded, before a site connection
         known = results.latest([alias])[0]
     if not known.ok:
-        state = "did not answer" if known.status == "timeout" else "is down"
-        return _unavailable(f"Database {alias} {state}: {known.error or known.status}")
+        details = permissions.can_view_details(request)
+        return _unavailable(unavailable_text(known, details=details))
     try:
         return view(request)
     except DatabaseError as error:

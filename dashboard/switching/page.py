@@ -102,12 +102,20 @@ class AliasPage:
         return len(self.options) > 1 and not self.is_popup
 
 
-def problem_of(result: ProbeResult, opts: Any) -> str | SafeString | None:
+def unavailable_text(result: ProbeResult, *, details: bool) -> str:
+    """``Database shop is down: <the probe's error>``; the error only for users who may see
+    details (an error names hosts, ports and users), the others are told where it is."""
+    state = "did not answer" if result.status == "timeout" else "is down"
+    if details:
+        return f"Database {result.alias} {state}: {result.error or result.status}"
+    return f"Database {result.alias} {state} (the error is shown to users who may see details)."
+
+
+def problem_of(result: ProbeResult, opts: Any, *, details: bool) -> str | SafeString | None:
     """Why nothing can be shown from this alias, or None."""
     alias = result.alias
     if not result.ok:
-        state = "did not answer" if result.status == "timeout" else "is down"
-        return f"Database {alias} {state}: {result.error or result.status}"
+        return unavailable_text(result, details=details)
     try:
         migrated = table_exists(alias, opts.db_table)
     except DatabaseError as error:
@@ -136,6 +144,7 @@ def build(
     pinned: bool,
     is_popup: bool,
     changelist_url: str,
+    details: bool,
 ) -> AliasPage:
     shown = allowed if listing else [alias]
     # The shown alias first and on its own: a background refresh of the others (one
@@ -161,5 +170,5 @@ def build(
         is_popup=is_popup,
         changelist_url=changelist_url,
         verbose_name_plural=str(opts.verbose_name_plural),
-        problem=problem_of(current, opts),
+        problem=problem_of(current, opts, details=details),
     )

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 
+from dashboard import permissions
 from dashboard.aliases import ALIAS_VAR, allowed_aliases
 from dashboard.probes import error_text
 from dashboard.routing import alias_override, pinned_alias, router_installed
@@ -170,6 +171,7 @@ class SwitchedView:
             pinned=pinned_alias(self.model) is not None,
             is_popup=IS_POPUP_VAR in request.GET,
             changelist_url=self._changelist_url(),
+            details=permissions.can_view_details(request),
         )
 
     def _unavailable(

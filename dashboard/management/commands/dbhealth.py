@@ -11,7 +11,9 @@ WARNING; ``--check-migrations`` makes an alias with unapplied migrations a WARNI
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from argparse import ArgumentTypeError
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import Style, color_style, no_style
 
 from dashboard import drift, healthjson, maintenance, pools, report, results
-from dashboard.conf import get_settings
+from dashboard.conf import RANGES, get_settings
 from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
 from dashboard.report import Report
@@ -33,6 +35,21 @@ COLUMNS = (
     "VERSION", "ERROR",
 )  # fmt: skip
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
+class _Interrupts:
+    """Ctrl-C during a round asks to stop when the round ends (its probes and locks are
+    let go in order); a second Ctrl-C, or one between rounds, stops at once."""
+
+    def __init__(self) -> None:
+        self.in_round = False
+        self.stop_after_round = False
+
+    def interrupted(self, signum: int, frame: Any) -> None:
+        if self.in_round and not self.stop_after_round:
+            self.stop_after_round = True
+            return
+        raise KeyboardInterrupt
 
 
 class NagiosArgumentParser(CommandParser):
@@ -52,6 +69,15 @@ def positive_seconds(value: str) -> float:
         raise ArgumentTypeError(f"not a number of seconds: {value!r}") from None
     if not seconds > 0 or seconds == float("inf"):
         raise ArgumentTypeError(f"must be a number of seconds above 0, got {value!r}")
+    return seconds
+
+
+def timeout_seconds(value: str) -> float:
+    """A round's deadline, within the range ``DBHEALTH['TIMEOUT']`` accepts."""
+    seconds = positive_seconds(value)
+    low, high = RANGES["TIMEOUT"]
+    if not low <= seconds <= high:
+        raise ArgumentTypeError(f"must be between {low:g} and {high:g} seconds, got {value!r}")
     return seconds
 
 
@@ -88,7 +114,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--timeout",
-            type=positive_seconds,
+            type=timeout_seconds,
             metavar="SECONDS",
             help="Deadline for the whole probe round. Default: DBHEALTH['TIMEOUT'].",
         )
@@ -132,13 +158,27 @@ class Command(BaseCommand):
     def _watch(
         self, wanted: list[str] | None, options: dict[str, Any], style: Style, every: float
     ) -> State:
+        """Rounds until Ctrl-C. The first Ctrl-C ends the watch after the round in progress
+        (bounded by the timeout), so no lock or probe is abandoned half way; a second one
+        stops at once."""
         state = State.UNKNOWN  # interrupted before a round ended: nothing was checked
+        watch = _Interrupts()
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, watch.interrupted) if in_main else None
         try:
             while True:
+                watch.in_round = True
                 state = self._round(wanted, options, style, watching=every)
-                time.sleep(every)
+                watch.in_round = False
+                if watch.stop_after_round:
+                    break
+                time.sleep(every)  # nothing is held here: Ctrl-C stops at once
         except KeyboardInterrupt:
-            self.stdout.write("")
+            pass
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+        self.stdout.write("")
         return state
 
     def _round(
