@@ -75,16 +75,28 @@ def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(env: dict[str, str], *, workers: int = 2, log: Path | None = None) -> Iterator[Site]:
-    """gunicorn with ``workers`` processes, stopped (and waited for) on exit."""
+def serve(
+    env: dict[str, str],
+    *,
+    workers: int = 2,
+    threads: int | None = 4,
+    log: Path | None = None,
+    stdout_too: bool = True,
+) -> Iterator[Site]:
+    """gunicorn with ``workers`` processes, stopped (and waited for) on exit.
+
+    ``threads=None`` keeps config/gunicorn.conf.py's; ``log`` collects stderr (and stdout
+    unless ``stdout_too`` is False)."""
     port = unused_port()
     output = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    options = ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    if threads is not None:
+        options += ["--threads", str(threads)]
     server = subprocess.Popen(
-        [str(GUNICORN), "-c", "config/gunicorn.conf.py", "config.wsgi"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4"],
+        [str(GUNICORN), "-c", "config/gunicorn.conf.py", "config.wsgi", *options],
         cwd=ROOT,
         env=env,
-        stdout=output,
+        stdout=output if stdout_too else subprocess.DEVNULL,
         stderr=output,
     )
     try:
@@ -95,7 +107,7 @@ def serve(env: dict[str, str], *, workers: int = 2, log: Path | None = None) -> 
                     break
             assert server.poll() is None, "gunicorn exited at start-up"
             assert time.monotonic() < deadline, "gunicorn did not listen within 30 s"
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling for the port, not standing in for an event
         yield Site(port, server)
     finally:
         server.terminate()

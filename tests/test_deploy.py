@@ -10,17 +10,14 @@ import http.client
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from tests.servers import unused_port
+from tests import gunicornsite
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -102,42 +99,9 @@ def gunicorn_site(tmp_path: Path) -> Iterator[Site]:
     env = production_env(tmp_path, SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https")
     collected = manage(env, "collectstatic", "--noinput")
     assert collected.returncode == 0, collected.stderr
-    port = unused_port()
     log = tmp_path / "gunicorn.log"
-    with log.open("w") as log_file:
-        server = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "-c",
-                "config/gunicorn.conf.py",
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with closing(socket.socket()) as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, "gunicorn exited at start-up"
-            assert time.monotonic() < deadline, "gunicorn did not listen within 30 s"
-            time.sleep(0.05)
-        yield Site(port, log)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+    with gunicornsite.serve(env, workers=1, threads=None, log=log, stdout_too=False) as site:
+        yield Site(site.port, log)
 
 
 def test_gunicorn_with_whitenoise_serves_hashed_compressed_static_files_over_https(

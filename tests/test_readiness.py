@@ -6,11 +6,8 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard.readiness import Readiness, duration
 from tests.conftest import mysql_like
 from tests.faultproxy import FaultProxy
-from tests.gunicornsite import collected_static
-from tests.servers import unused_port
+from tests.gunicornsite import collected_static, serve
 from tests.test_command import run
-from tests.test_deploy import GUNICORN, HOST, ROOT, production_env
+from tests.test_deploy import HOST, production_env
 from tests.test_results import REDIS_URL
 
 HYSTERESIS = {"FALL": 3, "RISE": 2, "CACHE_TTL": 0}
@@ -211,32 +207,8 @@ class Worker:
 @contextmanager
 def _gunicorn(env: dict[str, str]) -> Iterator[Worker]:
     """One gunicorn master with one worker: two of them are two workers we can address."""
-    port = unused_port()
-    server = subprocess.Popen(
-        [str(GUNICORN), "-c", "config/gunicorn.conf.py", "config.wsgi"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        started = time.monotonic()
-        while True:
-            with closing(socket.socket()) as attempt:
-                if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, "gunicorn exited at start-up"
-            assert time.monotonic() - started < 30, "gunicorn did not listen within 30 s"
-            time.sleep(0.05)  # polling for the port, not standing in for an event
-        yield Worker(port)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+    with serve(env, workers=1, threads=None) as site:
+        yield Worker(site.port)
 
 
 def test_the_verdict_is_shared_by_two_gunicorn_workers_through_redis(
