@@ -44,11 +44,11 @@ def _start_gunicorn(port: int, mysql_url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
-def stop_gunicorn(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not gone within 10 s."""
+def stop_gunicorn(server: subprocess.Popen[bytes], wait: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within ``wait`` seconds."""
     server.send_signal(signal.SIGTERM)
     try:
-        server.wait(timeout=10)
+        server.wait(timeout=wait)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()

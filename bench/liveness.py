@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.endpoint import serving, stop_gunicorn
 from bench.load import get_status
 from bench.report import Line, ms
 from tests.servers import unused_port
@@ -52,24 +52,6 @@ def _start(port: int, silent_port: int, flags: list[str]) -> subprocess.Popen[by
     command = [sys.executable, "-m", "gunicorn", *flags, "config.wsgi:application",
                "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-def _ready(port: int, limit: float = 20.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if get_status(port, "/health/live/", timeout=1) == 200:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _measure(port: int, seconds: float) -> dict[str, Any]:
@@ -110,14 +92,14 @@ def run(silent_port: int, budget: float) -> list[Line]:
         port = unused_port()
         server = _start(port, silent_port, flags)
         try:
-            if not _ready(port):
+            if not serving(port):
                 reason = f"not available: gunicorn ({name}) did not start"
                 return [
                     Line("7", "liveness under waiting /health/ requests", "", "", reason, "", None)
                 ]
             found[name] = _measure(port, seconds=max(5.0, budget / 2))
         finally:
-            _stop(server)
+            stop_gunicorn(server, wait=30)
     ours, sync = found["recommended"], found["sync"]
     median = statistics.median(ours["live_s"]) * 1000
     worst = max(ours["live_s"]) * 1000
