@@ -68,7 +68,7 @@ def dashboard_expressions() -> list[str]:
 
 
 def metric_names(expression: str) -> set[str]:
-    return set(re.findall(r"\bdbhealth_[A-Za-z0-9_]*[A-Za-z0-9]", expression))
+    return set(re.findall(r"\b(?:dbhealth|db_client)_[A-Za-z0-9_]*[A-Za-z0-9]", expression))
 
 
 def as_plain_promql(expression: str) -> str:
@@ -101,6 +101,8 @@ def test_every_alert_fires_and_stays_silent_in_promtools_unit_tests() -> None:
         "DBHealthAliasFlapping",
         "DBHealthMigrationsBehind",
         "DBHealthReplicationLagHigh",
+        "DBHealthMaintenanceDanger",
+        "DBHealthPoolStarved",
     }
     assert fires == alerts and silent == alerts
 
@@ -191,6 +193,11 @@ def test_every_metric_the_rules_and_the_dashboard_use_is_in_the_scrape(
         "dbhealth_probe_failures_total",
         "dbhealth_migrations_unapplied",
         "dbhealth_replication_lag_seconds",
+        "dbhealth_maintenance_dangers",
+        "dbhealth_verdict",
+        "dbhealth_flapping",
+        "db_client_connection_count",
+        "db_client_connection_pending_requests",
     }
     assert sorted(used - served) == []
 
