@@ -185,7 +185,7 @@ def build(
             cached=not fresh,
             riding={alias: futures.get("drift") for alias, futures in riding.items()},
         )
-    vitals_read = _vitals(found, vitals_wanted, riding, deadline)
+    vitals_read = _ridden("vitals", Vitals, vitals, found, vitals_wanted, riding, deadline)
     activity_read = _ridden(
         "activity", Activity, activity, found, activity_wanted, riding, deadline
     )
@@ -209,31 +209,7 @@ def build(
     )
 
 
-def _vitals(
-    found: list[ProbeResult],
-    wanted: set[str],
-    riding: Mapping[str, Mapping[str, Any]],
-    deadline: Deadline,
-) -> dict[str, Vitals]:
-    """Vitals of the wanted aliases that are up: all started at once, collected by the
-    deadline (from the probe's connection where they rode on it)."""
-    futures: dict[str, Any] = {}
-    read: dict[str, Vitals] = {}
-    for result in found:
-        if result.alias not in wanted:
-            continue
-        if not result.ok:
-            state = "did not answer" if result.status == "timeout" else "is down"
-            read[result.alias] = Vitals(result.alias, error=f"not read: the alias {state}")
-            continue
-        future = riding.get(result.alias, {}).get("vitals")
-        futures[result.alias] = future or vitals.start(result.alias, deadline)
-    for alias, future in futures.items():
-        read[alias] = vitals.collect(alias, future, deadline)
-    return read
-
-
-Read = TypeVar("Read", Activity, Maintenance)
+Read = TypeVar("Read", Vitals, Activity, Maintenance)
 
 
 def _ridden(
@@ -245,7 +221,8 @@ def _ridden(
     riding: Mapping[str, Mapping[str, Any]],
     deadline: Deadline,
 ) -> dict[str, Read]:
-    """What ``module.extra`` read for the wanted aliases that are up, like ``_vitals``."""
+    """What ``module.extra`` read for the wanted aliases that are up: all started at once,
+    collected by the deadline (from the probe's connection where they rode on it)."""
     futures: dict[str, Any] = {}
     read: dict[str, Read] = {}
     for result in found:
