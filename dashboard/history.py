@@ -4,8 +4,9 @@ Every probe that ran is recorded (``record`` receives ``probe_finished``), so th
 ``/health/``, ``/metrics`` and the ``dbhealth`` command all feed the same history, and
 workers sharing a Redis cache share it too.
 
-``record`` only queues the sample: one writer thread per process appends queued
-samples to the cache a tenth of a second later, so a burst of probes costs one append.
+``record`` only queues the sample: one writer thread per process
+(``dashboard.batching``) appends queued samples to the cache a tenth of a second
+later, so a burst of probes costs one append.
 A probe thread never waits for the cache, so a slow or hung cache cannot turn a
 healthy alias into a "timeout". An append is a read-modify-write of every alias in the
 batch at once (one ``get_many``, one ``set_many``), serialised across processes by one
@@ -13,24 +14,21 @@ short lock (``sharedcache.lock``); without it two workers appending at once woul
 drop the other's samples. A batch costs four round trips however many aliases it holds.
 A sample is lost only if the cache fails (``sharedcache`` then skips it for a back-off),
 or a lock holder stalls for longer than ``LOCK_SECONDS`` (its lock expires and two
-appends overlap). Samples still queued when the process exits are written by an
-``atexit`` flush, bounded in time.
+appends overlap). Samples still queued when the process exits are written by the
+writer's ``atexit`` flush, bounded in time.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
-import os
-import threading
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from dashboard import sharedcache
+from dashboard.batching import EXIT_FLUSH_SECONDS, BatchWriter
 from dashboard.conf import get_settings
 from dashboard.probes import ProbeResult
 
@@ -47,7 +45,6 @@ KEEP_SECONDS = 24 * 3600
 BATCH_SECONDS = 0.1
 # Samples waiting for the writer when the cache is stuck; the oldest go first.
 MAX_QUEUED = 10_000
-EXIT_FLUSH_SECONDS = 2.0
 
 # What one sample is stored as: (checked_at as a Unix time, status, latency in ms).
 Stored = tuple[float, str, float | None]
@@ -172,84 +169,26 @@ def window(alias: str, *, current: ProbeResult | None = None) -> Window:
 # --- writing ----------------------------------------------------------------------------
 
 
-class _Writer:
-    """The queue of samples and the one thread that appends them to the cache."""
-
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        self.queued: deque[tuple[int, str, Stored]] = deque(maxlen=MAX_QUEUED)
-        self.last_queued = 0
-        self.last_done = 0
-        self.flushing = 0
-        self.thread: threading.Thread | None = None
-
-    def put(self, alias: str, stored: Stored) -> None:
-        with self.changed:
-            self.last_queued += 1
-            self.queued.append((self.last_queued, alias, stored))
-            if self.thread is None:
-                # Started on first use, so a forked worker starts a thread of its own.
-                self.thread = threading.Thread(
-                    target=self.run, name="dbhealth-history-writer", daemon=True
-                )
-                self.thread.start()
-            elif len(self.queued) == 1:
-                self.changed.notify_all()
-
-    def run(self) -> None:
-        while True:
-            with self.changed:
-                self.changed.wait_for(lambda: bool(self.queued))
-                # A burst of probes becomes one append per alias; a flush does not wait.
-                self.changed.wait_for(lambda: self.flushing > 0, timeout=BATCH_SECONDS)
-                batch = list(self.queued)
-                self.queued.clear()
-            _append_all(batch)
-            with self.changed:
-                self.last_done = max(self.last_done, batch[-1][0])
-                self.changed.notify_all()
-
-    def flush(self, timeout: float) -> bool:
-        with self.changed:
-            target = self.last_queued
-            self.flushing += 1
-            self.changed.notify_all()
-            try:
-                return self.changed.wait_for(lambda: self.last_done >= target, timeout=timeout)
-            finally:
-                self.flushing -= 1
+def _append_all(batch: list[tuple[str, Stored]]) -> None:
+    by_alias: dict[str, list[Stored]] = {}
+    for alias, stored in batch:
+        by_alias.setdefault(alias, []).append(stored)
+    _append(by_alias)
 
 
-_writer = _Writer()
-
-
-def _new_writer_in_child() -> None:
-    # A forked child inherits the queue and locks but not the thread.
-    global _writer
-    _writer = _Writer()
-
-
-os.register_at_fork(after_in_child=_new_writer_in_child)
+_writer: BatchWriter[tuple[str, Stored]] = BatchWriter(
+    "dbhealth-history-writer", _append_all, batch_seconds=BATCH_SECONDS, max_queued=MAX_QUEUED
+)
 
 
 def record(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
     """Receiver of ``probe_finished`` (connected in ``DashboardConfig.ready``)."""
-    _writer.put(result.alias, _store_form(result))
+    _writer.put((result.alias, _store_form(result)))
 
 
 def flush(timeout: float = EXIT_FLUSH_SECONDS) -> bool:
     """Wait until every sample recorded so far is in the cache; False if time ran out."""
     return _writer.flush(timeout)
-
-
-atexit.register(flush)
-
-
-def _append_all(batch: list[tuple[int, str, Stored]]) -> None:
-    by_alias: dict[str, list[Stored]] = {}
-    for _, alias, stored in batch:
-        by_alias.setdefault(alias, []).append(stored)
-    _append(by_alias)
 
 
 def _append(by_alias: dict[str, list[Stored]]) -> None:

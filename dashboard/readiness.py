@@ -16,10 +16,7 @@ the cache fails or its lock stays taken for ``LOCK_WAIT_SECONDS``.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dashboard import sharedcache
+from dashboard.batching import EXIT_FLUSH_SECONDS, BatchWriter
 from dashboard.conf import get_settings
 from dashboard.connect import fingerprint
 from dashboard.probes import ProbeResult
@@ -40,7 +38,6 @@ LOCK_WAIT_SECONDS = 3.0
 LOCK_POLL_SECONDS = 0.005
 BATCH_SECONDS = 0.05
 MAX_QUEUED = 10_000
-EXIT_FLUSH_SECONDS = 2.0
 
 # One probe outcome waiting to be folded in: (alias, ok, checked_at as a Unix time).
 Outcome = tuple[str, bool, float]
@@ -185,69 +182,20 @@ def _outcome(result: ProbeResult) -> Outcome:
     return (result.alias, result.ok, result.checked_at.timestamp())
 
 
-class _Writer:
-    """Outcomes not stored yet, and the one thread that folds them into the cache."""
-
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        # (sequence number, outcome); an outcome stays here until it is stored.
-        self.queued: list[tuple[int, Outcome]] = []
-        self.last_queued = 0
-        self.last_done = 0
-        self.flushing = 0
-        self.thread: threading.Thread | None = None
-
-    def put(self, outcome: Outcome) -> None:
-        with self.changed:
-            self.last_queued += 1
-            self.queued.append((self.last_queued, outcome))
-            del self.queued[:-MAX_QUEUED]
-            if self.thread is None:
-                # Started on first use, so a forked worker starts a thread of its own.
-                self.thread = threading.Thread(
-                    target=self.run, name="dbhealth-readiness-writer", daemon=True
-                )
-                self.thread.start()
-            self.changed.notify_all()
-
-    def waiting(self) -> list[Outcome]:
-        with self.changed:
-            return [outcome for _, outcome in self.queued]
-
-    def run(self) -> None:
-        while True:
-            with self.changed:
-                self.changed.wait_for(lambda: bool(self.queued))
-                self.changed.wait_for(lambda: self.flushing > 0, timeout=BATCH_SECONDS)
-                batch = list(self.queued)
-            _store_all([outcome for _, outcome in batch])
-            with self.changed:
-                done = batch[-1][0]
-                self.queued = [item for item in self.queued if item[0] > done]
-                self.last_done = max(self.last_done, done)
-                self.changed.notify_all()
-
-    def flush(self, timeout: float) -> bool:
-        with self.changed:
-            target = self.last_queued
-            self.flushing += 1
-            self.changed.notify_all()
-            try:
-                return self.changed.wait_for(lambda: self.last_done >= target, timeout=timeout)
-            finally:
-                self.flushing -= 1
+def _store_all(outcomes: list[Outcome]) -> None:
+    by_alias: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_alias.setdefault(outcome[0], []).append(outcome)
+    for alias, mine in by_alias.items():
+        try:
+            _store(alias, mine)
+        except KeyError:  # the alias left DATABASES since its probe
+            continue
 
 
-_writer = _Writer()
-
-
-def _new_writer_in_child() -> None:
-    # A forked child inherits the queue and its lock but not the thread.
-    global _writer
-    _writer = _Writer()
-
-
-os.register_at_fork(after_in_child=_new_writer_in_child)
+_writer: BatchWriter[Outcome] = BatchWriter(
+    "dbhealth-readiness-writer", _store_all, batch_seconds=BATCH_SECONDS, max_queued=MAX_QUEUED
+)
 
 
 def record(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
@@ -258,20 +206,6 @@ def record(sender: Any, result: ProbeResult, **kwargs: Any) -> None:
 def flush(timeout: float = EXIT_FLUSH_SECONDS) -> bool:
     """Wait until every outcome recorded so far is stored; False if time ran out."""
     return _writer.flush(timeout)
-
-
-atexit.register(flush)
-
-
-def _store_all(outcomes: list[Outcome]) -> None:
-    by_alias: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_alias.setdefault(outcome[0], []).append(outcome)
-    for alias, mine in by_alias.items():
-        try:
-            _store(alias, mine)
-        except KeyError:  # the alias left DATABASES since its probe
-            continue
 
 
 def _store(alias: str, outcomes: list[Outcome]) -> None:
