@@ -6,13 +6,20 @@ server setting named in their options), beside the three that are up.
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from django.db import connections
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
 from tests.conftest import postgres_like
+from tests.pgcluster import wait_until
 
 WIDTHS = (1280, 1024, 768, 390)
 BROKEN = [f"tenant_{n}" for n in range(7)]
@@ -25,13 +32,53 @@ def long_errors(add_alias) -> list[str]:
     return BROKEN
 
 
+@pytest.fixture
+def long_query() -> Iterator[str]:
+    """A session of the PostgreSQL alias running a query with long unbroken names, so
+    the alias page's activity lists it while the test looks."""
+    settings = connections.settings["default"]
+    conn = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+        dbname=settings["NAME"], autocommit=True,
+    )  # fmt: skip
+    name = f"unbroken_{secrets.token_hex(4)}_{'w' * 40}"  # wider than a phone, no space
+    running = threading.Thread(
+        target=lambda: _until_cancelled(conn, f'SELECT pg_sleep(60), 1 AS "{name}"')
+    )
+    running.start()
+    try:
+        wait_until(lambda: postgres_running(f"%{name}%") > 0)
+        yield name
+    finally:
+        conn.cancel()
+        running.join(timeout=10)
+        conn.close()
+
+
+def _until_cancelled(conn: Any, statement: str) -> None:
+    with contextlib.suppress(psycopg.errors.QueryCanceled):
+        conn.execute(statement)
+
+
+def postgres_running(pattern: str) -> int:
+    settings = connections.settings["default"]
+    with psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres"
+    ) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+            (pattern,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def fits(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_page_and_the_alias_page_fit_the_window(
-    admin_page: Page, live_server: Any, long_errors: list[str], width: int
+    admin_page: Page, live_server: Any, long_errors: list[str], long_query: str, width: int
 ) -> None:
     admin_page.set_viewport_size({"width": width, "height": 900})
 
@@ -49,6 +96,8 @@ def test_the_page_and_the_alias_page_fit_the_window(
         admin_page.goto(f"{live_server.url}/admin/db-health/{alias}/")
         expect(admin_page.locator("#content-main")).to_be_visible()
         assert fits(admin_page), f"alias page of {alias} wider than {width} px"
+    # The running query is listed; its table scrolls on its own in a narrow window.
+    expect(admin_page.locator('[data-part="running"] code', has_text=long_query)).to_have_count(1)
     screenshot(admin_page, f"alias-page-{width}")
 
 
