@@ -13,6 +13,10 @@ locks. Only catalog views are read; nothing here takes a lock on a user's table.
 Query text is shortened and its literal values replaced by ``?`` so no secret in a
 query reaches the page; the probe's own session is never listed. The statements are
 the vendor's (``Vendor.sessions``, in ``dashboard/vendors/<vendor>.py``).
+
+A database file has no sessions: for SQLite the activity is its journal mode and
+whether a write could start now, from a bounded write probe that writes nothing
+(``dashboard.vendors.sqlite.write_probe``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dashboard.deadline import Deadline
 from dashboard.redact import clean_message, secrets_of
 from dashboard.units import duration_text
 from dashboard.vendors import Vendor
-from dashboard.vendors.base import SessionStatements
+from dashboard.vendors.base import FileActivity, SessionStatements
 
 # Sessions listed per section, and characters of query text kept (after cleaning).
 MAX_SESSIONS = 50
@@ -147,6 +151,9 @@ class Activity:
     by_user: tuple[Count, ...] = ()
     connections: int | None = None
     max_connections: int | None = None
+    # A database file (SQLite) has no sessions: its journal mode and whether a write
+    # could start now instead.
+    file: FileActivity | None = None
     # A part that could not be read says why ("unavailable: ..."), the rest still shows.
     notes: tuple[str, ...] = ()
     # Why nothing could be read at all (no connection, a backend without sessions).
@@ -164,6 +171,7 @@ class Activity:
             "running": [session.as_json() for session in self.running],
             "idle_in_transaction": [session.as_json() for session in self.idle_in_transaction],
             "blocking": [row.as_json() for row in self.blocking],
+            "file": self.file.as_json() if self.file else None,
             "notes": list(self.notes),
         }
 
@@ -337,6 +345,8 @@ def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Ac
     """The activity of ``alias`` read on an open connection, by ``deadline``."""
     statements = vendor.sessions
     if statements is None:
+        if vendor.file_activity is not None:
+            return Activity(alias, file=vendor.file_activity(connection, deadline))
         return Activity(alias, error=f"{vendor.name} keeps no server sessions to list")
     reader = Reader(
         alias, connection, deadline, bound=statements.bound, privilege=statements.privilege

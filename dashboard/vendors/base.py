@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from dashboard.deadline import Deadline
 from dashboard.units import duration_text, size_text
@@ -137,6 +137,34 @@ class MaintenanceStatements:
     invalid_indexes: str = ""
 
 
+WriteState = Literal["writable", "busy", "read-only"]
+
+
+@dataclass(frozen=True)
+class FileActivity:
+    """What a database file with no server (no sessions to list) says of its activity."""
+
+    journal_mode: str
+    # Whether a write could start now, from a bounded attempt that writes nothing.
+    write: WriteState
+    waited_ms: float
+
+    @property
+    def write_text(self) -> str:
+        if self.write == "busy":
+            waited = f"{self.waited_ms:.0f} ms"
+            return f"busy: another connection holds the write lock (waited {waited})"
+        return self.write
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "journal_mode": self.journal_mode,
+            "write": self.write,
+            "write_text": self.write_text,
+            "waited_ms": round(self.waited_ms, 1),
+        }
+
+
 # --- the vendor -------------------------------------------------------------------------------
 
 
@@ -169,6 +197,7 @@ class Vendor:
     # --- vitals, activity, maintenance.
     vitals: tuple[Vital, ...]
     sessions: SessionStatements | None
+    file_activity: Callable[[Any, Deadline], FileActivity] | None
     maintenance: MaintenanceStatements | None
 
 

@@ -202,5 +202,6 @@ VENDOR = Vendor(
     " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'django_migrations'",
     vitals=VITALS,
     sessions=SESSIONS,
+    file_activity=None,
     maintenance=MAINTENANCE,
 )

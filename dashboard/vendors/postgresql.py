@@ -200,5 +200,6 @@ VENDOR = Vendor(
     migrations_table_sql="SELECT to_regclass('django_migrations') IS NOT NULL",
     vitals=VITALS,
     sessions=SESSIONS,
+    file_activity=None,
     maintenance=MAINTENANCE,
 )

@@ -43,5 +43,6 @@ VENDOR = Vendor(
         ),
     ),  # fmt: skip
     sessions=None,
+    file_activity=None,
     maintenance=None,
 )
