@@ -11,7 +11,12 @@ Every statement gets a server-side statement timeout (and on PostgreSQL a lock t
 from what is left of the answer's deadline: the page stays usable while DDL holds
 locks. Only catalog views are read; nothing here takes a lock on a user's table.
 Query text is shortened and its literal values replaced by ``?`` so no secret in a
-query reaches the page; the probe's own session is never listed.
+query reaches the page; the probe's own session is never listed. The statements are
+the vendor's (``Vendor.sessions``, in ``dashboard/vendors/<vendor>.py``).
+
+A database file has no sessions: for SQLite the activity is its journal mode and
+whether a write could start now, from a bounded write probe that writes nothing
+(``dashboard.vendors.sqlite.write_probe``).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from django.db import connections
 from dashboard import probes
 from dashboard.deadline import Deadline
 from dashboard.redact import clean_message, secrets_of
+from dashboard.units import duration_text
 from dashboard.vendors import Vendor
-from dashboard.vitals import duration_text
+from dashboard.vendors.base import FileActivity, SessionStatements
 
 # Sessions listed per section, and characters of query text kept (after cleaning).
 MAX_SESSIONS = 50
@@ -145,6 +151,9 @@ class Activity:
     by_user: tuple[Count, ...] = ()
     connections: int | None = None
     max_connections: int | None = None
+    # A database file (SQLite) has no sessions: its journal mode and whether a write
+    # could start now instead.
+    file: FileActivity | None = None
     # A part that could not be read says why ("unavailable: ..."), the rest still shows.
     notes: tuple[str, ...] = ()
     # Why nothing could be read at all (no connection, a backend without sessions).
@@ -162,109 +171,13 @@ class Activity:
             "running": [session.as_json() for session in self.running],
             "idle_in_transaction": [session.as_json() for session in self.idle_in_transaction],
             "blocking": [row.as_json() for row in self.blocking],
+            "file": self.file.as_json() if self.file else None,
             "notes": list(self.notes),
         }
 
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
-
-
-# --- the vendors' statements --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Statements:
-    """One vendor's statements; a tuple lists alternatives, the first accepted is used.
-
-    ``sessions`` returns (id, user, application, client, database, state, query seconds,
-    transaction seconds, wait, query, blocked-by ids or None), the asking session left out.
-    ``lock_waits`` (when ``sessions`` cannot say who blocks) returns (waiting id, blocking id).
-    ``counts`` returns (state, user, application, count) over every session.
-    """
-
-    bound: tuple[str, ...]
-    sessions: tuple[str, ...]
-    counts: tuple[str, ...]
-    max_connections: str
-    lock_waits: tuple[str, ...] = ()
-    double_quotes_are_strings: bool = False
-    # The privilege a part needs, named when the server refuses it.
-    privilege: str = ""
-
-
-POSTGRESQL = Statements(
-    # statement_timeout and lock_timeout (ms): a catalog read never queues behind DDL.
-    bound=(
-        "SELECT set_config('statement_timeout', %(ms)s, false),"
-        " set_config('lock_timeout', %(ms)s, false)",
-    ),
-    sessions=(
-        "SELECT pid, COALESCE(usename, ''), COALESCE(application_name, ''),"
-        " COALESCE(host(client_addr), 'local'), COALESCE(datname, ''), COALESCE(state, 'unknown'),"
-        " EXTRACT(EPOCH FROM clock_timestamp() - query_start)::float8,"
-        " EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8,"
-        " concat_ws(': ', wait_event_type, wait_event), left(query, 4000),"
-        " pg_blocking_pids(pid)"
-        " FROM pg_stat_activity"
-        " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        " AND (state IS DISTINCT FROM 'idle' OR cardinality(pg_blocking_pids(pid)) > 0)"
-        " ORDER BY xact_start NULLS LAST, query_start NULLS LAST LIMIT 500",
-    ),
-    counts=(
-        "SELECT COALESCE(state, 'unknown'), COALESCE(usename, ''),"
-        " COALESCE(application_name, ''), count(*) FROM pg_stat_activity"
-        " WHERE backend_type = 'client backend' GROUP BY 1, 2, 3",
-    ),
-    max_connections="SELECT current_setting('max_connections')::int",
-    privilege="pg_read_all_stats (or superuser) to see other users' queries",
-)
-
-# MariaDB's PROCESSLIST has TIME_MS; MySQL's only whole seconds in TIME.
-_MYSQL_SESSIONS = (
-    "SELECT p.ID, COALESCE(p.USER, ''), '', SUBSTRING_INDEX(COALESCE(p.HOST, ''), ':', 1),"
-    " COALESCE(p.DB, ''),"
-    " CASE WHEN p.COMMAND = 'Query' THEN 'active'"
-    "  WHEN p.COMMAND = 'Sleep' AND t.trx_id IS NOT NULL THEN 'idle in transaction'"
-    "  WHEN p.COMMAND = 'Sleep' THEN 'idle' ELSE LOWER(p.COMMAND) END,"
-    " {seconds}, TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW()) / 1000000,"
-    " COALESCE(p.STATE, ''), LEFT(p.INFO, 4000), NULL"
-    " FROM information_schema.PROCESSLIST p"
-    " LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID"
-    " WHERE p.ID <> CONNECTION_ID() AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump')"
-    " AND (p.COMMAND <> 'Sleep' OR t.trx_id IS NOT NULL)"
-    " ORDER BY {seconds} DESC LIMIT 500"
-)
-
-MYSQL = Statements(
-    # max_statement_time: MariaDB (seconds); max_execution_time: MySQL (ms, SELECT only).
-    bound=("SET SESSION max_statement_time = %(seconds)s",
-           "SET SESSION max_execution_time = %(ms)s"),
-    sessions=(
-        _MYSQL_SESSIONS.format(seconds="p.TIME_MS / 1000"),
-        _MYSQL_SESSIONS.format(seconds="p.TIME"),
-    ),
-    counts=(
-        "SELECT CASE WHEN COMMAND = 'Query' THEN 'active' WHEN COMMAND = 'Sleep' THEN 'idle'"
-        " ELSE LOWER(COMMAND) END, COALESCE(USER, ''),"
-        " SUBSTRING_INDEX(COALESCE(HOST, ''), ':', 1), COUNT(*)"
-        " FROM information_schema.PROCESSLIST"
-        " WHERE COMMAND NOT IN ('Daemon', 'Binlog Dump') GROUP BY 1, 2, 3",
-    ),
-    max_connections="SELECT @@max_connections",
-    lock_waits=(
-        # MariaDB and MySQL 5.7; MySQL 8.0 moved lock waits to performance_schema (sys).
-        "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id"
-        " FROM information_schema.INNODB_LOCK_WAITS w"
-        " JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id"
-        " JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id",
-        "SELECT waiting_pid, blocking_pid FROM sys.innodb_lock_waits",
-    ),
-    double_quotes_are_strings=True,
-    privilege="PROCESS to see other users' sessions and InnoDB transactions",
-)  # fmt: skip
-
-STATEMENTS: dict[str, Statements] = {"postgresql": POSTGRESQL, "mysql": MYSQL}
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -332,7 +245,7 @@ def _refused(text: str) -> bool:
     return bool(re.search(r"denied|permission|privilege", text, re.IGNORECASE))
 
 
-def _session(row: Sequence[Any], statements: Statements, secrets: Sequence[str]) -> Session:
+def _session(row: Sequence[Any], statements: SessionStatements, secrets: Sequence[str]) -> Session:
     (ident, user, application, client, database, state,
      query_seconds, transaction_seconds, wait, query, blocked_by) = row  # fmt: skip
     cleaned = clean_query(
@@ -430,8 +343,10 @@ def _user_label(row: Sequence[Any]) -> str:
 
 def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Activity:
     """The activity of ``alias`` read on an open connection, by ``deadline``."""
-    statements = STATEMENTS.get(vendor.name)
+    statements = vendor.sessions
     if statements is None:
+        if vendor.file_activity is not None:
+            return Activity(alias, file=vendor.file_activity(connection, deadline))
         return Activity(alias, error=f"{vendor.name} keeps no server sessions to list")
     reader = Reader(
         alias, connection, deadline, bound=statements.bound, privilege=statements.privilege

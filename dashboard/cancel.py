@@ -31,13 +31,6 @@ from dashboard.deadline import Deadline
 from dashboard.models import DatabaseHealth
 from dashboard.vendors import Vendor
 
-# (vendor, action) -> the statement; the session id is its one parameter.
-STATEMENTS: dict[tuple[str, str], str] = {
-    ("postgresql", "cancel"): "SELECT pg_cancel_backend(%s)",
-    ("postgresql", "terminate"): "SELECT pg_terminate_backend(%s)",
-    ("mysql", "cancel"): "KILL QUERY %s",
-    ("mysql", "terminate"): "KILL CONNECTION %s",
-}
 DONE = {"cancel": "Cancelled the query of", "terminate": "Terminated"}
 PROBE_APPLICATION = "dbhealth-probe"
 
@@ -76,9 +69,11 @@ def _refusal(alias: str, session: Session | None, session_id: int) -> str | None
 
 def _run(action: str, session_id: int) -> probes.Extra:
     def work(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> bool:
-        statement = STATEMENTS.get((vendor.name, action))
-        if statement is None:
+        sessions = vendor.sessions
+        if sessions is None:
             raise LookupError(f"{vendor.name} has no sessions to {action}")
+        # The vendor's statement takes the session id as its one parameter.
+        statement = sessions.cancel if action == "cancel" else sessions.terminate
         cursor = connection.cursor()
         try:
             cursor.execute(statement, [session_id])

@@ -19,6 +19,7 @@ from django.db import connections
 from django.db.utils import load_backend
 from prometheus_client import values as prometheus_values
 
+from dashboard import vendors
 from dashboard.conf import get_settings
 from dashboard.routing import router_installed
 
@@ -30,15 +31,13 @@ CACHE_TIMEOUT_OPTIONS = {
 }
 SUGGESTED_CACHE_TIMEOUT = 0.25
 
-# Vendors whose driver waits for a silent server for minutes unless OPTIONS say otherwise.
-CONNECT_TIMEOUT_OPTION = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
 
-
-def _vendor(settings_dict: dict[str, Any]) -> str | None:
+def _vendor(settings_dict: dict[str, Any]) -> vendors.Vendor | None:
     try:
-        return str(load_backend(str(settings_dict.get("ENGINE", ""))).DatabaseWrapper.vendor)
+        name = str(load_backend(str(settings_dict.get("ENGINE", ""))).DatabaseWrapper.vendor)
     except Exception:  # a broken ENGINE is reported by Django itself when it is used
         return None
+    return vendors.get(name)
 
 
 def _unknown_target(target: str) -> str | None:
@@ -126,7 +125,9 @@ def check_connect_timeouts(
 ) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for alias, settings_dict in connections.settings.items():
-        option = CONNECT_TIMEOUT_OPTION.get(_vendor(settings_dict) or "")
+        # Drivers that wait minutes for a silent server unless this option says otherwise.
+        vendor = _vendor(settings_dict)
+        option = vendor.connect_timeout_option if vendor else None
         if option and not (settings_dict.get("OPTIONS") or {}).get(option):
             messages.append(
                 Warning(

@@ -2,7 +2,7 @@
 
 A target is built once per alias settings and time bound from what Django's own backend
 would pass the driver (``DatabaseWrapper.get_connection_params()``), plus the bounds of
-the vendor table (``dashboard.vendors``). Connecting with the driver itself skips
+its vendor (``dashboard.vendors``). Connecting with the driver itself skips
 ``init_connection_state`` (time zone, isolation level, version queries), which keeps a
 probe near the cost of a bare connect. Nothing here touches the application's own
 connections.
@@ -25,9 +25,10 @@ from typing import Any
 from django.db import connections
 from django.db.utils import load_backend
 
+from dashboard import vendors
 from dashboard.redact import secrets_of
 from dashboard.result import ProbeResult, Status
-from dashboard.vendors import VENDORS, Params, Vendor
+from dashboard.vendors import Params, Vendor
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def target(alias: str, timeout: float) -> Target:
             copy.deepcopy(settings_dict), alias
         )
         vendor = str(wrapper.vendor)
-        known = VENDORS.get(vendor)
+        known = vendors.get(vendor)
         params = known.bounded(wrapper.get_connection_params(), timeout) if known else None
     except Exception as error:  # a broken ENGINE or OPTIONS is a "down" alias, not a crash
         return Target(

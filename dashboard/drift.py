@@ -39,14 +39,8 @@ from dashboard.vendors import Vendor
 CACHE_SECONDS = 60
 
 # Django's own table of applied migrations (MigrationRecorder); its name never changes.
-# Whether it exists, per vendor: a missing table means nothing was applied.
-TABLE_EXISTS_SQL = {
-    "postgresql": "SELECT to_regclass('django_migrations') IS NOT NULL",
-    "mysql": "SELECT COUNT(*) FROM information_schema.TABLES"
-    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'django_migrations'",
-    "sqlite": "SELECT COUNT(*) FROM sqlite_master"
-    " WHERE type = 'table' AND name = 'django_migrations'",
-}
+# Whether it exists is the vendor's query (``Vendor.migrations_table_sql``): a missing
+# table means nothing was applied.
 APPLIED_SQL = "SELECT app, name FROM django_migrations"
 
 State = Literal["current", "behind", "unknown", "none"]
@@ -158,10 +152,10 @@ def unapplied(disk: dict[Key, Any], applied: set[Key], app_labels: set[str]) -> 
 # --- the migrations applied on an alias -------------------------------------------------------
 
 
-def _applied(connection: Any, vendor: str) -> set[Key]:
+def _applied(connection: Any, table_exists_sql: str) -> set[Key]:
     cursor = connection.cursor()
     try:
-        cursor.execute(TABLE_EXISTS_SQL[vendor])
+        cursor.execute(table_exists_sql)
         row = cursor.fetchone()
         if not row or not row[0]:
             return set()
@@ -186,10 +180,10 @@ def _on_connection(alias: str, vendor: Vendor, connection: Any) -> Drift:
         return Drift(alias, "unknown", error=f"migrations cannot be loaded: {error}")
     if not any(app in app_labels for app, _ in disk):
         return Drift(alias, "none")
-    if vendor.name not in TABLE_EXISTS_SQL:
+    if vendor.migrations_table_sql is None:
         return Drift(alias, "unknown", error=f"not supported for {vendor.name}")
     try:
-        applied = _applied(connection, vendor.name)
+        applied = _applied(connection, vendor.migrations_table_sql)
     except Exception as error:
         return Drift(alias, "unknown", error=probes.error_text(alias, error))
     pending = tuple(f"{app}.{name}" for app, name in unapplied(disk, applied, app_labels))

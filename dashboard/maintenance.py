@@ -10,10 +10,11 @@
 - PostgreSQL indexes left INVALID (a failed ``CREATE INDEX CONCURRENTLY``);
 - the largest tables (from the catalogs' own estimates, so no table is opened).
 
-It rides on the probe's connection like vitals (``report.build(maintenance_for=...)``),
-each statement bounded like the activity's (statement and lock timeouts). What was
-found is cached per alias so ``/metrics`` can serve ``dbhealth_maintenance_dangers``
-without opening a connection.
+The statements are the vendor's (``Vendor.maintenance``, in
+``dashboard/vendors/<vendor>.py``). It rides on the probe's connection like vitals
+(``report.build(maintenance_for=...)``), each statement bounded like the activity's
+(statement and lock timeouts). What was found is cached per alias so ``/metrics`` can
+serve ``dbhealth_maintenance_dangers`` without opening a connection.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dashboard import probes, sharedcache
-from dashboard.activity import MYSQL, POSTGRESQL, Reader
+from dashboard.activity import Reader
 from dashboard.conf import get_settings
 from dashboard.connect import fingerprint
 from dashboard.deadline import Deadline
+from dashboard.units import size_text
 from dashboard.vendors import Vendor
-from dashboard.vitals import size_text
 
 KINDS = ("key_range", "xid_wraparound", "invalid_index")
 # PostgreSQL stops assigning transaction IDs a little before 2^31 are in use.
@@ -101,77 +102,6 @@ class Maintenance:
         }
 
 
-@dataclass(frozen=True)
-class Statements:
-    """``keys``: (table, column, last value used, largest value the column/sequence takes).
-    ``xid_age``: (database, age); ``invalid_indexes``: (index, table);
-    ``largest``: (table, bytes, estimated rows)."""
-
-    bound: tuple[str, ...]
-    privilege: str
-    keys: str
-    largest: str
-    xid_age: str = ""
-    invalid_indexes: str = ""
-
-
-POSTGRESQL_STATEMENTS = Statements(
-    bound=POSTGRESQL.bound,
-    privilege="SELECT on the sequences (pg_sequences hides others' last_value)",
-    # A sequence is as short as the column it feeds: a bigint sequence on an int4 key
-    # still fails at 2^31 - 1. pg_depend links a serial's or identity's sequence to it.
-    keys="SELECT COALESCE(a.attrelid::regclass::text, s.schemaname || '.' || s.sequencename),"
-         " COALESCE(a.attname, ''), s.last_value,"
-         " LEAST(s.max_value, CASE a.atttypid WHEN 'int2'::regtype THEN 32767"
-         "  WHEN 'int4'::regtype THEN 2147483647 ELSE s.max_value END)"
-         " FROM pg_sequences s"
-         " JOIN pg_class c ON c.relname = s.sequencename"
-         "  AND c.relnamespace = s.schemaname::regnamespace"
-         " LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid"
-         "  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
-         " LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
-         " WHERE s.last_value IS NOT NULL AND s.increment_by > 0",
-    xid_age="SELECT current_database(), age(datfrozenxid) FROM pg_database"
-            " WHERE datname = current_database()",
-    invalid_indexes="SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text"
-                    " FROM pg_index i WHERE NOT i.indisvalid ORDER BY 1",
-    largest="SELECT c.oid::regclass::text,"
-            " c.relpages::bigint * current_setting('block_size')::bigint,"
-            " GREATEST(c.reltuples, 0)::bigint"
-            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind IN ('r', 'm', 'p')"
-            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-            " AND n.nspname NOT LIKE 'pg_toast%'"
-            " ORDER BY c.relpages DESC LIMIT 5",
-)  # fmt: skip
-
-MYSQL_STATEMENTS = Statements(
-    bound=MYSQL.bound,
-    privilege="SELECT on the tables (information_schema lists only what the account sees)",
-    # AUTO_INCREMENT is the next value to hand out.
-    keys="SELECT c.TABLE_NAME, c.COLUMN_NAME, t.AUTO_INCREMENT - 1,"
-         " CASE CONCAT(c.DATA_TYPE, IF(c.COLUMN_TYPE LIKE '%unsigned%', ' u', ''))"
-         "  WHEN 'tinyint' THEN 127 WHEN 'tinyint u' THEN 255"
-         "  WHEN 'smallint' THEN 32767 WHEN 'smallint u' THEN 65535"
-         "  WHEN 'mediumint' THEN 8388607 WHEN 'mediumint u' THEN 16777215"
-         "  WHEN 'int' THEN 2147483647 WHEN 'int u' THEN 4294967295 END"
-         " FROM information_schema.COLUMNS c JOIN information_schema.TABLES t"
-         "  ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME"
-         " WHERE c.TABLE_SCHEMA = DATABASE() AND c.EXTRA LIKE '%auto_increment%'"
-         " AND c.DATA_TYPE IN ('tinyint', 'smallint', 'mediumint', 'int')"
-         " AND t.AUTO_INCREMENT IS NOT NULL",
-    largest="SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0), TABLE_ROWS"
-            " FROM information_schema.TABLES"
-            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
-            " ORDER BY 2 DESC LIMIT 5",
-)  # fmt: skip
-
-STATEMENTS: dict[str, Statements] = {
-    "postgresql": POSTGRESQL_STATEMENTS,
-    "mysql": MYSQL_STATEMENTS,
-}
-
-
 def _share(used: float) -> str:
     return f"{used:.1%}"
 
@@ -231,7 +161,7 @@ def index_dangers(rows: Iterable[Sequence[Any]]) -> list[Danger]:
 
 def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Maintenance:
     """The maintenance dangers of ``alias`` read on an open connection, by ``deadline``."""
-    statements = STATEMENTS.get(vendor.name)
+    statements = vendor.maintenance
     if statements is None:
         return Maintenance(alias, error=f"no maintenance checks for {vendor.name}")
     config = get_settings()

@@ -1,13 +1,19 @@
-"""Server activity read from real servers: blocking trees, idle transactions, counts, bounds."""
+"""Server activity read from real servers: blocking trees, idle transactions, counts, bounds;
+for SQLite files, the journal mode and whether a write could start now."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import MySQLdb
@@ -21,6 +27,8 @@ from django.test import Client
 from dashboard import activity
 from dashboard.activity import Activity, Session, blocking_tree, clean_query
 from dashboard.deadline import Deadline
+from dashboard.vendors import sqlite
+from tests.conftest import SLACK_SECONDS
 from tests.pgcluster import wait_until
 
 # --- cleaning query text (no server) ----------------------------------------------------------
@@ -293,3 +301,139 @@ def test_dbhealth_json_carries_each_alias_activity() -> None:
         assert entry["activity"]["error"] is None
         assert entry["activity"]["max_connections"] > 0
     assert settings.CANARY_PASSWORD not in out.getvalue()
+
+
+# --- SQLite files -------------------------------------------------------------------------------
+
+
+def _sqlite_file(path: Path, journal_mode: str = "delete") -> Path:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA journal_mode={journal_mode}")
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT)")
+        conn.execute("INSERT INTO item (label) VALUES ('one')")
+        conn.commit()
+    finally:
+        conn.close()
+    return path
+
+
+@contextmanager
+def _writing(path: Path, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """Another connection in the middle of a write: it holds the file's write lock."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute(begin)
+        holder.execute("INSERT INTO item (label) VALUES ('held')")
+        yield holder
+    finally:
+        holder.close()
+
+
+def _labels(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [label for (label,) in conn.execute("SELECT label FROM item ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def _sqlite_alias(add_alias: Any, alias: str, name: str) -> str:
+    return str(add_alias(alias, ENGINE="django.db.backends.sqlite3", NAME=name))
+
+
+def test_a_sqlite_page_says_busy_while_a_write_holds_the_lock_and_writable_after(
+    tmp_path: Path, add_alias: Any, staff_client: Client
+) -> None:
+    path = _sqlite_file(tmp_path / "busy.sqlite3")
+    alias = _sqlite_alias(add_alias, "busy_file", str(path))
+    with _writing(path) as holder:
+        started = time.monotonic()
+        busy = staff_client.get(f"/admin/db-health/{alias}/").content.decode()
+        took = time.monotonic() - started
+        holder.execute("COMMIT")
+    free = staff_client.get(f"/admin/db-health/{alias}/").content.decode()
+
+    assert took < settings.DBHEALTH["TIMEOUT"] + SLACK_SECONDS
+    assert 'data-write="busy"' in busy
+    assert re.search(r"busy: another connection holds the write lock \(waited \d+ ms\)", busy)
+    assert 'data-write="writable"' in free and ">writable</td>" in free
+    assert '<td data-field="journal-mode">delete</td>' in free
+    # The holder's write went through; the probes added nothing of their own.
+    assert _labels(path) == ["one", "held"]
+    assert sorted(os.listdir(tmp_path)) == ["busy.sqlite3"]
+
+
+def test_dbhealth_json_says_busy_within_its_deadline_beside_an_exclusive_wal_writer(
+    tmp_path: Path, add_alias: Any
+) -> None:
+    path = _sqlite_file(tmp_path / "wal.sqlite3", journal_mode="wal")
+    alias = _sqlite_alias(add_alias, "wal_file", str(path))
+    out = StringIO()
+    with _writing(path, "BEGIN EXCLUSIVE"):
+        started = time.monotonic()
+        try:
+            call_command("dbhealth", "--json", "--alias", alias, "--timeout", "1", stdout=out)
+        except SystemExit as exit_:
+            assert exit_.code in (0, 1)
+        took = time.monotonic() - started
+
+    (entry,) = json.loads(out.getvalue())["checks"][f"{alias}:responseTime"]
+    found = entry["activity"]
+    assert took < 1 + SLACK_SECONDS
+    assert found["error"] is None and found["file"]["journal_mode"] == "wal"
+    assert found["file"]["write"] == "busy" and 0 < found["file"]["waited_ms"] <= 1000
+    assert found["file"]["write_text"].startswith("busy: another connection holds the write lock")
+    assert _labels(path) == ["one"]
+
+
+def test_the_write_probe_waits_no_longer_than_the_deadline(tmp_path: Path, add_alias: Any) -> None:
+    path = _sqlite_file(tmp_path / "short.sqlite3")
+    alias = _sqlite_alias(add_alias, "short_file", str(path))
+    with _writing(path):
+        started = time.monotonic()
+        found = activity.read(alias, deadline=Deadline.after(0.2))
+        took = time.monotonic() - started
+
+    assert took < 0.2 + SLACK_SECONDS
+    assert found.file is not None and found.file.write == "busy"
+    # Half of what was left: the answer still reaches the caller in time.
+    assert 0 < found.file.waited_ms <= 100 + SLACK_SECONDS * 1000
+
+
+def test_a_read_only_sqlite_file_says_read_only_and_is_left_as_it_was(
+    tmp_path: Path, add_alias: Any
+) -> None:
+    path = _sqlite_file(tmp_path / "ro.sqlite3")
+    before = path.read_bytes()
+    alias = _sqlite_alias(add_alias, "ro_file", f"file:{path}?mode=ro")
+
+    found = read(alias)
+
+    assert found.file is not None and found.file.write == "read-only"
+    assert found.file.write_text == "read-only" and found.file.journal_mode == "delete"
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["ro.sqlite3"]
+
+
+def test_the_write_probe_writes_nothing_and_lets_go_of_the_lock_at_once(tmp_path: Path) -> None:
+    path = _sqlite_file(tmp_path / "free.sqlite3")
+    before = path.read_bytes()
+    probing = sqlite.connect(sqlite.bounded({"database": str(path), "uri": True}, 2.0))
+    try:
+        state, waited_ms = sqlite.write_probe(probing, Deadline.after(2))
+        # The probe's connection is still open: another writer may begin at once.
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        site_wait = probing.execute("PRAGMA busy_timeout").fetchone()[0]
+        changes = probing.total_changes
+        in_transaction = probing.in_transaction
+    finally:
+        probing.close()
+
+    assert state == "writable" and 0 <= waited_ms < 1000
+    assert (changes, in_transaction, site_wait) == (0, False, 2000)
+    assert path.read_bytes() == before and _labels(path) == ["one"]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.core.cache import caches
 from django.db import DatabaseError
 
+from dashboard import vendors
 from dashboard.aliases import alias_key
 from dashboard.conf import get_settings
 from dashboard.probes import ProbeResult, error_text
@@ -27,37 +28,10 @@ REMEMBER_SECONDS = 300
 logger = logging.getLogger(__name__)
 
 
-def _postgresql_refused(error: BaseException) -> bool:
-    # 25006 read_only_sql_transaction (standby, read-only default), 42501 insufficient_privilege.
-    return getattr(error.__cause__, "sqlstate", None) in {"25006", "42501"}
-
-
-# Access denied to a database, table or column; --read-only; read-only transaction or mode.
-_MYSQL_REFUSALS = {1044, 1142, 1143, 1290, 1792, 1836}
-
-
-def _mysql_refused(error: BaseException) -> bool:
-    return bool(error.args) and error.args[0] in _MYSQL_REFUSALS
-
-
-def _sqlite_refused(error: BaseException) -> bool:
-    # SQLITE_READONLY and its extended codes share the low byte 8.
-    code = getattr(error.__cause__, "sqlite_errorcode", None)
-    return (isinstance(code, int) and code & 0xFF == 8) or "readonly database" in str(error)
-
-
-# vendor -> (does this error mean "writes are refused here", how a probe knows it)
-VENDOR_REFUSALS: dict[str, tuple[Callable[[BaseException], bool], str]] = {
-    "postgresql": (_postgresql_refused, "in recovery or read-only by default"),
-    "mysql": (_mysql_refused, "read_only is on"),
-    "sqlite": (_sqlite_refused, "its file is write-protected"),
-}
-
-
 def is_refusal(vendor: str, error: DatabaseError) -> bool:
     """Whether ``error`` says the server refuses writes (not a bad value or a lost line)."""
-    known = VENDOR_REFUSALS.get(vendor)
-    return known is not None and known[0](error)
+    known = vendors.get(vendor)
+    return known is not None and known.refuses_writes(error)
 
 
 def _key(alias: str) -> str:
@@ -91,8 +65,10 @@ def read_only_reason(result: ProbeResult | None, refusal: str | None) -> str | N
         return refusal
     if result is None or not result.read_only:
         return None
-    how = VENDOR_REFUSALS.get(result.vendor)
-    return f"{result.alias} is read-only ({how[1] if how else 'its probe says so'})"
+    known = vendors.get(result.vendor)
+    return (
+        f"{result.alias} is read-only ({known.read_only_means if known else 'its probe says so'})"
+    )
 
 
 _refusing: ContextVar[str | None] = ContextVar("dbhealth_refusing_writes", default=None)
