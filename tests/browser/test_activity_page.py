@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -74,16 +73,18 @@ def test_the_activity_section_shows_the_blocking_tree_and_running_queries(
         took = time.monotonic() - started
 
         section = page.locator("#dbhealth-activity")
-        tree = section.locator('table[data-part="blocking"] tbody tr')
+        # Other clients of the shared server may show too: this fixture's rows are counted.
+        tree = section.locator('table[data-part="blocking"] tbody tr', has_text=busy_server)
         expect(tree).to_have_count(2)
         expect(tree.nth(0)).to_contain_text("idle in transaction")
         expect(tree.nth(1)).to_contain_text(f"UPDATE {busy_server} SET v = ? WHERE id = ?")
-        expect(section.locator('table[data-part="running"] tbody tr')).to_have_count(SLEEPERS + 1)
+        running = section.locator('table[data-part="running"] tbody tr')
+        expect(running.filter(has_text="report-")).to_have_count(SLEEPERS)
+        expect(running.filter(has_text=busy_server)).to_have_count(1)
         expect(section).not_to_contain_text("4111")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         assert took < 5, took
-        path = screenshot(page, f"alias-activity-{scheme}")
-        shutil.copy(path, f"/tmp/wt14-activity-{scheme}.png")
+        screenshot(page, f"alias-activity-{scheme}")
         print(f"alias page with {SLEEPERS} running sessions ({scheme}): {took * 1000:.0f} ms")
     finally:
         context.close()
