@@ -16,8 +16,9 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from django.db import connections
@@ -68,10 +69,38 @@ class PoolFigures:
     lost: int = 0
     # The pool was open when this process forked from its parent (Django ticket #36957).
     opened_before_fork: bool = False
+    queued: int = 0
+    # Counters over the last ``recent_seconds`` (up to WAIT_WINDOW): psycopg only adds up,
+    # so the recent wait is the difference of two of this process's readings.
+    recent_requests: int = 0
+    recent_queued: int = 0
+    recent_wait_ms: int = 0
+    recent_seconds: float = 0.0
 
     @property
     def in_use(self) -> int:
         return max(0, self.size - self.available)
+
+    @property
+    def average_wait_ms(self) -> float | None:
+        """Wait for a connection per request over the recent window (None: no request
+        then). Every request counts: one that found a connection idle waited 0."""
+        return self.recent_wait_ms / self.recent_requests if self.recent_requests else None
+
+    def since(self, before: PoolFigures | None, seconds: float) -> PoolFigures:
+        """These figures with the ``recent_*`` counters taken from ``before`` on."""
+        last = before or PoolFigures(self.alias, self.worker, 0, 0, 0, 0, 0)
+        counters = ("requests", "queued", "wait_ms")
+        if any(getattr(self, name) < getattr(last, name) for name in counters):
+            # The pool was replaced (close_pool) or its counters reset: count from zero.
+            last = PoolFigures(self.alias, self.worker, 0, 0, 0, 0, 0)
+        return replace(
+            self,
+            recent_requests=self.requests - last.requests,
+            recent_queued=self.queued - last.queued,
+            recent_wait_ms=self.wait_ms - last.wait_ms,
+            recent_seconds=round(seconds, 3),
+        )
 
     @classmethod
     def from_stats(cls, alias: str, worker: str, stats: Mapping[str, int]) -> PoolFigures:
@@ -89,6 +118,7 @@ class PoolFigures:
             # psycopg counts a request that timed out waiting as a request error.
             errors=stats.get("requests_errors", 0) + stats.get("connections_errors", 0),
             lost=stats.get("connections_lost", 0),
+            queued=stats.get("requests_queued", 0),
         )
 
 
@@ -149,8 +179,28 @@ class PoolView:
         return tuple(f.worker for f in self.workers if f.opened_before_fork)
 
     @property
+    def recent_requests(self) -> int:
+        return self._sum("recent_requests")
+
+    @property
+    def average_wait_ms(self) -> float | None:
+        """Wait per request over every worker's last interval (None: no request)."""
+        requests = self.recent_requests
+        return self._sum("recent_wait_ms") / requests if requests else None
+
+    @property
+    def slow_workers(self) -> tuple[PoolFigures, ...]:
+        """Workers whose requests waited longer than ``POOL_WAIT_WARN_MS`` on average."""
+        threshold = get_settings().pool_wait_warn_ms
+        return tuple(
+            f
+            for f in self.workers
+            if f.average_wait_ms is not None and f.average_wait_ms > threshold
+        )
+
+    @property
     def warns(self) -> bool:
-        return self.requests_waiting > 0 or bool(self.forked)
+        return self.requests_waiting > 0 or bool(self.forked) or bool(self.slow_workers)
 
     @property
     def problem(self) -> str | None:
@@ -162,6 +212,18 @@ class PoolView:
                 f"{self.alias} pool exhausted: {self.requests_waiting} request(s) waiting for"
                 f" a connection ({self.in_use} of {self.max_size} in use; worker"
                 f" {', '.join(starved)})"
+            )
+        slow = self.slow_workers
+        if slow:
+            requests = sum(f.recent_requests for f in slow)
+            waited = sum(f.recent_wait_ms for f in slow) / requests
+            queued = sum(f.recent_queued for f in slow)
+            seconds = max(f.recent_seconds for f in slow)
+            found.append(
+                f"{self.alias} pool slow to lend: requests waited {waited:.0f} ms on average"
+                f" for a connection over the last {seconds:.1f} s ({queued} of {requests}"
+                f" queued; POOL_WAIT_WARN_MS is {get_settings().pool_wait_warn_ms:g}; worker"
+                f" {', '.join(f.worker for f in slow)})"
             )
         if self.forked:
             found.append(
@@ -176,6 +238,9 @@ class PoolView:
             f"{self.in_use} of {self.max_size} in use, {self.available} idle,"
             f" {self.requests_waiting} waiting, over {len(self.workers)} worker(s)"
         )
+        average = self.average_wait_ms
+        if average is not None:
+            line += f", {average:.0f} ms average wait"
         if self.stopped:
             line += f"; stopped publishing: {', '.join(self.stopped)}"
         return line
@@ -192,7 +257,11 @@ class PoolView:
             "waitMs": self.wait_ms,
             "errors": self.errors,
             "lost": self.lost,
-            "workers": [{**asdict(figures), "inUse": figures.in_use} for figures in self.workers],
+            "averageWaitMs": self.average_wait_ms,
+            "workers": [
+                {**asdict(f), "inUse": f.in_use, "averageWaitMs": f.average_wait_ms}
+                for f in self.workers
+            ],
             "stoppedPublishing": list(self.stopped),
             "openedBeforeFork": list(self.forked),
         }
@@ -239,11 +308,35 @@ FORK_FIX = (
 )
 
 
+# How far back the recent wait reaches: long enough that a burst of waiting stays on the
+# page for a minute, short enough that it is about now, not about the day.
+WAIT_WINDOW = 60.0
+
+# This process's published readings of the last WAIT_WINDOW seconds (monotonic), by alias.
+_readings: dict[str, deque[tuple[float, PoolFigures]]] = {}
+
+
+def _since_window_start(figures: Iterable[PoolFigures]) -> list[PoolFigures]:
+    now = time.monotonic()
+    listed = []
+    for current in figures:
+        kept = _readings.setdefault(current.alias, deque())
+        if kept and kept[0][1].worker != current.worker:
+            kept.clear()  # a forked child: its parent's readings are not its own
+        kept.append((now, current))
+        while len(kept) > 1 and kept[0][0] < now - WAIT_WINDOW:
+            kept.popleft()
+        # The first reading is its own baseline (the publisher starts with the first request).
+        at, before = kept[0]
+        listed.append(current.since(before, now - at))
+    return listed
+
+
 def publish(figures: Iterable[PoolFigures] | None = None, *, worker: str | None = None) -> None:
     """Leave this worker's figures in the shared cache for ``POOL_TTL`` seconds."""
     ttl = get_settings().pool_ttl
     worker = worker or worker_id()
-    listed = list(local_figures() if figures is None else figures)
+    listed = list(_since_window_start(local_figures()) if figures is None else figures)
     sharedcache.set(_worker_key(worker), [asdict(f) for f in listed], ttl)
     _hold_slot(worker, ttl * FORGET_AFTER_TTLS)
 

@@ -118,6 +118,57 @@ def test_metrics_give_the_pool_under_opentelemetry_names(
     assert samples[("dbhealth_pool_workers", (("alias", "default"),))] == 2
 
 
+SLOW = PoolFigures(
+    alias="default", worker="web-1:103", size=2, available=2, requests_waiting=0,
+    min_size=1, max_size=2, requests=90, wait_ms=5_000, queued=9,
+    recent_requests=10, recent_queued=4, recent_wait_ms=3_000, recent_seconds=3.3,
+)  # fmt: skip
+
+
+def test_a_pool_whose_requests_waited_long_warns_with_the_wait(
+    client: Client, settings, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(pools, "pooled_aliases", lambda: {"default"})
+    monkeypatch.setattr(pools, "_publisher_pid", os.getpid())
+    pools.publish([SLOW], worker=SLOW.worker)
+    pools.publish([CALM], worker=CALM.worker)
+    bearer = {"Authorization": f"Bearer {settings.DBHEALTH['TOKEN']}"}
+
+    view = pools.combined()["default"]
+    (entry,) = client.get("/health/", headers=bearer).json()["checks"]["default:connections"]
+    with pytest.raises(SystemExit) as exited:
+        call_command("dbhealth", "--alias", "default")
+
+    # 3000 ms over 10 requests of the slow worker; the calm one had none in its interval.
+    assert view.slow_workers == (SLOW,)
+    expected = (
+        "default pool slow to lend: requests waited 300 ms on average for a connection over"
+        " the last 3.3 s (4 of 10 queued; POOL_WAIT_WARN_MS is 100; worker web-1:103)"
+    )
+    assert view.problem == expected
+    assert entry["status"] == "warn" and entry["output"] == expected
+    assert entry["pool"]["averageWaitMs"] == 300
+    assert exited.value.code == 1
+    assert f"WARNING: {expected}" in capsys.readouterr().out
+
+    settings.DBHEALTH = {**settings.DBHEALTH, "POOL_WAIT_WARN_MS": 300.0}
+    assert not pools.combined()["default"].warns  # 300 ms is not longer than 300 ms
+
+
+def test_the_recent_wait_is_the_difference_of_two_readings() -> None:
+    before = PoolFigures("default", "w:1", 2, 0, 0, 1, 2, requests=40, wait_ms=900, queued=3)
+    now = PoolFigures("default", "w:1", 2, 1, 0, 1, 2, requests=50, wait_ms=1_900, queued=5)
+    replaced = PoolFigures("default", "w:1", 1, 1, 0, 1, 2, requests=4, wait_ms=10, queued=1)
+
+    recent = now.since(before, 3.25)
+    after_replacement = replaced.since(now, 3.0)
+
+    assert (recent.recent_requests, recent.recent_queued, recent.recent_wait_ms) == (10, 2, 1000)
+    assert recent.average_wait_ms == 100 and recent.recent_seconds == 3.25
+    assert (after_replacement.recent_requests, after_replacement.recent_wait_ms) == (4, 10)
+    assert now.since(now, 3.0).average_wait_ms is None  # no request: no average, no warning
+
+
 def test_without_published_figures_no_alias_has_a_pool(client: Client) -> None:
     assert pools.combined() == {}
     assert "default:connections" not in client.get("/health/").json()["checks"]
