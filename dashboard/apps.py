@@ -15,7 +15,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard import checks as dbhealth_checks
-        from dashboard import history, pools, readiness
+        from dashboard import history, pools, readiness, workers
         from dashboard.conf import get_settings
         from dashboard.metrics import observe_probe
         from dashboard.probes import probe_finished
@@ -31,8 +31,9 @@ class DashboardConfig(AppConfig):
         probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")
         probe_finished.connect(history.record, dispatch_uid="dashboard.history.record")
         probe_finished.connect(readiness.record, dispatch_uid="dashboard.readiness.record")
+        workers.register("pools", pools.SECTION)
         request_started.connect(
-            pools.start_publishing, dispatch_uid="dashboard.pools.start_publishing"
+            workers.start_publishing, dispatch_uid="dashboard.workers.start_publishing"
         )
 
 

@@ -12,7 +12,7 @@ they are pure functions of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from dashboard import activity, drift, history, maintenance, pools, readiness, results, vitals
@@ -117,16 +117,16 @@ def from_results(
     critical = tuple(config.critical_aliases if critical_aliases is None else critical_aliases)
     rows = []
     for result in listed:
+        pool = (pools_seen or {}).get(result.alias)
+        if pool is not None:
+            pool = replace(pool, fresh_up=result.ok)
         state = (held or {}).get(result.alias)
         passing = None if state is None else state.passing
         flapping = state is not None and state.is_flapping(config.flap_changes, config.flap_window)
         rows.append(
             AliasReport(
                 result=result,
-                verdict=with_pool(
-                    alias_verdict(result, critical, passing=passing),
-                    (pools_seen or {}).get(result.alias),
-                ),
+                verdict=with_pool(alias_verdict(result, critical, passing=passing), pool),
                 is_critical=result.alias in critical,
                 history=(windows or {}).get(result.alias),
                 drift=(drifts or {}).get(result.alias),
@@ -136,7 +136,7 @@ def from_results(
                 is_flapping=flapping,
                 activity=(activity_read or {}).get(result.alias),
                 maintenance=(maintenance_read or {}).get(result.alias),
-                pool=(pools_seen or {}).get(result.alias),
+                pool=pool,
             )
         )
     verdicts = {row.alias: row.verdict for row in rows}
@@ -146,7 +146,8 @@ def from_results(
 
 
 def with_pool(verdict: Verdict, pool: PoolView | None) -> Verdict:
-    """A starved or inherited pool is a warning; it never fails an alias on its own."""
+    """A starved, slow or inherited pool, or one a borrow got nothing usable from, is a
+    warning; it never fails an alias on its own."""
     return "warn" if verdict == "pass" and pool is not None and pool.warns else verdict
 
 
@@ -174,6 +175,8 @@ def build(
     maintenance_wanted = set(maintenance_for)
     if maintenance_wanted:
         extras["maintenance"] = maintenance.extra
+    # Borrows from this worker's own pools run beside the fresh probes, by the same deadline.
+    borrowing = pools.start_paths(wanted, deadline, fresh=fresh)
     gathered = results.gather(wanted, deadline, cached=not fresh, extras=extras)
     found = gathered.results
     riding: dict[str, dict[str, Any]] = gathered.extras
@@ -205,7 +208,9 @@ def build(
         activity_read=activity_read,
         maintenance_read=maintenance_read,
         held=held,
-        pools_seen=pools.combined(r.alias for r in found),
+        pools_seen=pools.combined(
+            [r.alias for r in found], own_paths=pools.collect_paths(borrowing, deadline)
+        ),
     )
 
 
