@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dashboard.deadline import Deadline
-from dashboard.redact import error_text, error_type
+from dashboard.redact import error_text, error_type, redact
 
 Status = Literal["ok", "exhausted", "failed", "unchecked"]
 
@@ -50,6 +50,8 @@ class PathCheck:
     error: str = ""
     # Wall clock (epoch seconds), so that other processes can tell its age.
     checked_at: float = 0.0
+    # How to make the pool check what it lends, said with a failure ("" if it does).
+    fix: str = ""
 
     @property
     def ok(self) -> bool:
@@ -65,11 +67,13 @@ class PathCheck:
                 f" ({self.in_use} of {self.max_size} in use)"
             )
         if self.status == "failed":
-            return f"the connection it lent failed: {self.error}"
+            return " ".join(
+                part for part in (f"the connection it lent failed: {self.error}.", self.fix) if part
+            )
         return self.error or "not checked"
 
 
-def check(alias: str, pool: Any, wait: float) -> PathCheck:
+def check(alias: str, pool: Any, wait: float, *, fix: str = "") -> PathCheck:
     """Borrow from ``pool`` for at most ``wait`` seconds, ``SELECT 1``, give back."""
     from psycopg_pool import PoolTimeout
 
@@ -85,12 +89,12 @@ def check(alias: str, pool: Any, wait: float) -> PathCheck:
             checked_at=time.time(),
         )  # fmt: skip
     except Exception as error:  # a closed pool, a connection the pool could not make
-        return _failed(alias, wait, pool, error)
+        return _failed(alias, wait, pool, error, fix)
     try:
         connection.execute("SELECT 1").fetchone()
     except Exception as error:
         # putconn sees the broken connection and makes the pool replace it.
-        return _failed(alias, wait, pool, error)
+        return _failed(alias, wait, pool, error, fix)
     finally:
         pool.putconn(connection)
     stats = pool.get_stats()
@@ -101,12 +105,12 @@ def check(alias: str, pool: Any, wait: float) -> PathCheck:
     )  # fmt: skip
 
 
-def _failed(alias: str, wait: float, pool: Any, error: BaseException) -> PathCheck:
+def _failed(alias: str, wait: float, pool: Any, error: BaseException, fix: str) -> PathCheck:
     stats = pool.get_stats()
     return PathCheck(
-        alias, "failed", wait, error=f"{error_type(error)}: {error_text(error)}",
+        alias, "failed", wait, error=redact(f"{error_type(error)}: {error_text(error)}"),
         in_use=stats.get("pool_size", 0) - stats.get("pool_available", 0),
-        max_size=stats.get("pool_max", 0), checked_at=time.time(),
+        max_size=stats.get("pool_max", 0), checked_at=time.time(), fix=fix,
     )  # fmt: skip
 
 
@@ -129,7 +133,7 @@ os.register_at_fork(after_in_child=_forget_parents_borrows)
 
 
 def start(
-    alias: str, pool: Any, deadline: Deadline, *, reuse_within: float = 0.0
+    alias: str, pool: Any, deadline: Deadline, *, reuse_within: float = 0.0, fix: str = ""
 ) -> Future[PathCheck]:
     """A borrow of ``alias`` under way: the one already running, the last one if younger
     than ``reuse_within`` seconds, or a new one in a thread of its own."""
@@ -147,9 +151,9 @@ def start(
 
     def borrow() -> None:
         try:
-            found = check(alias, pool, wait)
+            found = check(alias, pool, wait, fix=fix)
         except BaseException as error:  # the future must end, whatever happened
-            found = _failed(alias, wait, pool, error)
+            found = _failed(alias, wait, pool, error, fix)
         with _lock:
             _latest[alias] = found
             _in_flight.pop(alias, None)

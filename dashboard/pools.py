@@ -21,6 +21,8 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+import django
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from dashboard import poolpath, workers
@@ -299,8 +301,13 @@ def _open_pools() -> dict[str, Any]:
     property creates the pool, and a scrape must not give a worker a pool it never used.
     """
     found: dict[str, Any] = {}
-    for alias in connections.settings:
-        registry = getattr(type(connections[alias]), "_connection_pools", None)
+    # Only aliases that ask for a pool: any other may name a backend that cannot load.
+    for alias in pooled_aliases():
+        try:
+            backend = type(connections[alias])
+        except ImproperlyConfigured:  # a backend that cannot load has no pool
+            continue
+        registry = getattr(backend, "_connection_pools", None)
         pool = registry.get(alias) if isinstance(registry, dict) else None
         if pool is not None and not getattr(pool, "closed", True):
             found[alias] = pool
@@ -362,7 +369,10 @@ def collect() -> list[dict[str, Any]]:
     then the figures, with the wait over the last WAIT_WINDOW seconds."""
     open_pools = _open_pools()
     deadline = Deadline.after(get_settings().timeout)
-    started = {alias: poolpath.start(alias, pool, deadline) for alias, pool in open_pools.items()}
+    started = {
+        alias: poolpath.start(alias, pool, deadline, fix=check_fix(alias))
+        for alias, pool in open_pools.items()
+    }
     for alias, future in started.items():
         poolpath.collect(alias, future, deadline)
     return [asdict(f) for f in _since_window_start(local_figures())]
@@ -386,6 +396,27 @@ def pooled_aliases() -> set[str]:
 SECTION = workers.Section(wanted=lambda: bool(pooled_aliases()), collect=collect)
 
 
+def check_fix(alias: str) -> str:
+    """How to make ``alias``'s pool check each connection before it lends it ("" if it
+    does). Django 6.1 takes a ``check`` in ``OPTIONS["pool"]``; before, that is an error
+    and ``CONN_HEALTH_CHECKS`` is the only way."""
+    settings_dict = connections.settings[alias]
+    options = (settings_dict.get("OPTIONS") or {}).get("pool")
+    if settings_dict.get("CONN_HEALTH_CHECKS") or (
+        isinstance(options, dict) and options.get("check")
+    ):
+        return ""
+    if django.VERSION >= (6, 1):
+        return (
+            "Give the pool a check: CONN_HEALTH_CHECKS = True, or"
+            ' OPTIONS["pool"]["check"] = ConnectionPool.check_connection.'
+        )
+    return (
+        "Set CONN_HEALTH_CHECKS = True: the pool then checks each connection before lending"
+        ' it (this Django refuses a "check" in OPTIONS["pool"]).'
+    )
+
+
 def start_paths(
     aliases: Iterable[str] | None, deadline: Deadline, *, fresh: bool
 ) -> dict[str, Future[PathCheck]]:
@@ -393,7 +424,7 @@ def start_paths(
     answer reuses a borrow younger than ``CACHE_TTL``."""
     reuse = 0.0 if fresh else get_settings().cache_ttl
     return {
-        alias: poolpath.start(alias, pool, deadline, reuse_within=reuse)
+        alias: poolpath.start(alias, pool, deadline, reuse_within=reuse, fix=check_fix(alias))
         for alias, pool in _open_pools().items()
         if aliases is None or alias in aliases
     }

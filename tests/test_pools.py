@@ -286,6 +286,7 @@ def test_a_lent_connection_the_server_killed_is_reported_then_replaced(real_pool
     problem = broken.pool.problem if broken.pool else ""
     assert "fresh connection up, the application's pool is not: the connection it lent" in problem
     assert "psycopg.AdminShutdown: terminating connection due to administrator command" in problem
+    assert "Set CONN_HEALTH_CHECKS = True: the pool then checks each connection" in problem
     give_up = time.monotonic() + 10
     while True:  # the pool replaces what the probe gave back broken
         again = report.build([real_pool], deadline=Deadline.after(2.0), fresh=True).row(real_pool)
