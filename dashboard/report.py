@@ -15,13 +15,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from dashboard import activity, drift, history, maintenance, pools, readiness, results, vitals
+from dashboard import (
+    activity,
+    drift,
+    history,
+    maintenance,
+    persistent,
+    pools,
+    readiness,
+    results,
+    vitals,
+)
 from dashboard.activity import Activity
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
 from dashboard.maintenance import Maintenance
+from dashboard.persistent import PersistentView
 from dashboard.pools import PoolView
 from dashboard.probes import Extra, ProbeResult
 from dashboard.readiness import Readiness
@@ -47,6 +58,8 @@ class AliasReport:
     maintenance: Maintenance | None = None
     # The application's own pool, combined across workers (None: no pool published).
     pool: PoolView | None = None
+    # Its persistent connections (CONN_MAX_AGE), combined across workers' threads.
+    persistent: PersistentView | None = None
 
     @property
     def alias(self) -> str:
@@ -106,6 +119,7 @@ def from_results(
     activity_read: Mapping[str, Activity] | None = None,
     maintenance_read: Mapping[str, Maintenance] | None = None,
     pools_seen: Mapping[str, PoolView] | None = None,
+    persistent_seen: Mapping[str, PersistentView] | None = None,
     critical_aliases: Iterable[str] | None = None,
     held: Mapping[str, Readiness] | None = None,
 ) -> Report:
@@ -126,7 +140,11 @@ def from_results(
         rows.append(
             AliasReport(
                 result=result,
-                verdict=with_pool(alias_verdict(result, critical, passing=passing), pool),
+                verdict=with_pool(
+                    alias_verdict(result, critical, passing=passing),
+                    pool,
+                    (persistent_seen or {}).get(result.alias),
+                ),
                 is_critical=result.alias in critical,
                 history=(windows or {}).get(result.alias),
                 drift=(drifts or {}).get(result.alias),
@@ -137,6 +155,7 @@ def from_results(
                 activity=(activity_read or {}).get(result.alias),
                 maintenance=(maintenance_read or {}).get(result.alias),
                 pool=pool,
+                persistent=(persistent_seen or {}).get(result.alias),
             )
         )
     verdicts = {row.alias: row.verdict for row in rows}
@@ -145,10 +164,13 @@ def from_results(
     )
 
 
-def with_pool(verdict: Verdict, pool: PoolView | None) -> Verdict:
-    """A starved, slow or inherited pool, or one a borrow got nothing usable from, is a
-    warning; it never fails an alias on its own."""
-    return "warn" if verdict == "pass" and pool is not None and pool.warns else verdict
+def with_pool(
+    verdict: Verdict, pool: PoolView | None, kept: PersistentView | None = None
+) -> Verdict:
+    """A starved, slow or inherited pool, one a borrow got nothing usable from, or
+    connections kept without health checks are a warning; never a failure on their own."""
+    warns = (pool is not None and pool.warns) or (kept is not None and kept.warns)
+    return "warn" if verdict == "pass" and warns else verdict
 
 
 def build(
@@ -211,6 +233,7 @@ def build(
         pools_seen=pools.combined(
             [r.alias for r in found], own_paths=pools.collect_paths(borrowing, deadline)
         ),
+        persistent_seen=persistent.combined(r.alias for r in found),
     )
 
 

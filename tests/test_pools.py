@@ -7,11 +7,13 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connections
+from django.template.loader import render_to_string
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,6 +21,7 @@ from dashboard import pools, report, workers
 from dashboard.deadline import Deadline
 from dashboard.pools import PoolFigures
 from tests.conftest import postgres_like
+from tests.test_overview import result
 
 STARVED = PoolFigures(
     alias="default", worker="web-1:101", size=2, available=0, requests_waiting=3,
@@ -296,3 +299,22 @@ def test_a_lent_connection_the_server_killed_is_reported_then_replaced(real_pool
         time.sleep(0.1)
     assert again.verdict == "pass"
     assert "borrowed and answered in 1 of 1 worker(s)" in again.pool.text
+
+
+def test_the_alias_page_lists_each_workers_pool_and_last_borrow() -> None:
+    held = replace(
+        STARVED,
+        path_status="exhausted",
+        path_text="no connection free within 1.5 s (2 of 2 in use)",
+    )
+    view = pools.PoolView("default", (held, CALM), fresh_up=True)
+    row = report.AliasReport(result=result("default"), verdict="warn", is_critical=True, pool=view)
+
+    html = render_to_string("dashboard/_app_connections.html", {"row": row, "show_details": True})
+
+    assert 'data-worker="web-1:101" data-path-status="exhausted"' in html
+    assert "no connection free within 1.5 s (2 of 2 in use)" in html
+    assert (
+        "default: fresh connection up, the application&#x27;s pool is not: no connection free"
+        " within 1.5 s (2 of 2 in use) (worker web-1:101)"
+    ) in html
