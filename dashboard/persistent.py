@@ -17,8 +17,10 @@ ended; any process then combines every worker's.
 PostgreSQL, ``ping()`` on MySQL; SQLite always says yes), made after the response has
 gone. It is bounded the way the connection's own queries are (a server that stops
 answering holds it as long as it would hold the request's next query), so a thread
-checks each alias at most once per ``POOL_TTL / 3`` seconds and a process runs one
-check per alias at a time: a thread that finds one running keeps its last answer.
+checks each alias at most once per ``POOL_TTL / 3`` seconds, and once a check of an
+alias has not answered within ``TIMEOUT`` the process's other threads add none until it
+does (they keep their last answer): a silent server holds at most the threads that
+finished a request in that first ``TIMEOUT``.
 The check never closes or replaces the connection: what the next request meets is what
 the page shows.
 
@@ -172,7 +174,8 @@ class PersistentView:
 _opened_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 # (thread ident, alias) -> what that thread noted last.
 _noted: dict[tuple[int, str], ConnectionState] = {}
-_checking: dict[str, threading.Lock] = {}
+# alias -> {thread ident: when its is_usable() started} for the checks under way.
+_checking: dict[str, dict[int, float]] = {}
 _lock = threading.Lock()
 
 
@@ -226,17 +229,21 @@ def _from_close_at(wrapper: Any) -> float | None:
 
 
 def _usable(alias: str, wrapper: Any) -> bool | None:
-    """``is_usable()``, unless another thread of this process is checking ``alias``."""
+    """``is_usable()``, unless a check of ``alias`` in this process has hung (None)."""
+    started = time.monotonic()
+    ident = threading.get_ident()
     with _lock:
-        checking = _checking.setdefault(alias, threading.Lock())
-    if not checking.acquire(blocking=False):
-        return None
+        running = _checking.setdefault(alias, {})
+        if any(started - since > get_settings().timeout for since in running.values()):
+            return None
+        running[ident] = started
     try:
         return bool(wrapper.is_usable())
     except Exception:  # a driver that raises instead of saying no
         return False
     finally:
-        checking.release()
+        with _lock:
+            running.pop(ident, None)
 
 
 def local_states() -> list[ConnectionState]:

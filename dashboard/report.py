@@ -185,6 +185,7 @@ def build(
     maintenance_for: Iterable[str] = (),
 ) -> Report:
     """Probe (or read cached) results and what else the answer needs, all by ``deadline``."""
+    wanted = None if wanted is None else list(wanted)  # read by the borrows and the probes
     vitals_wanted = set(vitals_for)
     extras: dict[str, Extra] = {}
     if with_drift:

@@ -26,7 +26,9 @@ from dashboard.conf import get_settings
 
 logger = logging.getLogger(__name__)
 
+# Workers that can publish at once: each holds one slot, readers read them all.
 WORKER_SLOTS = 64
+# A worker that stopped publishing is named for this many TTLs, then forgotten.
 FORGET_AFTER_TTLS = 10
 
 
