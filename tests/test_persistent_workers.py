@@ -106,7 +106,11 @@ def test_the_connections_age_then_show_the_kill_and_the_reconnection(persistent_
             return bool(fresh) and not any(c["usable"] is False for c in open_ones(entry))
 
         again = wait_for(site, reconnected, within=30)
-        assert set(touch_all()) == {200}
+        # A thread whose dead connection no request has met yet fails once more, then
+        # reconnects: within a few rounds every thread answers again.
+        give_up = time.monotonic() + 30
+        while set(touch_all()) != {200}:
+            assert time.monotonic() < give_up, "threads kept failing after the kill"
 
     assert young["status"] == "warn"  # CONN_MAX_AGE without CONN_HEALTH_CHECKS
     assert (
