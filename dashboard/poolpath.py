@@ -150,14 +150,17 @@ def start(
     wait = deadline.remaining() * WAIT_SHARE
 
     def borrow() -> None:
+        found = PathCheck(alias, "unchecked", wait, error="the borrow ended unexpectedly")
         try:
             found = check(alias, pool, wait, fix=fix)
-        except BaseException as error:  # the future must end, whatever happened
-            found = _failed(alias, wait, pool, error, fix)
-        with _lock:
-            _latest[alias] = found
-            _in_flight.pop(alias, None)
-        future.set_result(found)
+        except Exception as error:  # a pool that cannot even say its figures
+            message = redact(f"{error_type(error)}: {error_text(error)}")
+            found = PathCheck(alias, "failed", wait, error=message, checked_at=time.time())
+        finally:  # whatever happened, the next answer may borrow again
+            with _lock:
+                _latest[alias] = found
+                _in_flight.pop(alias, None)
+            future.set_result(found)
 
     threading.Thread(target=borrow, name=f"dbhealth-borrow-{alias}", daemon=True).start()
     return future
