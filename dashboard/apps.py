@@ -4,7 +4,8 @@ from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import request_started
+from django.core.signals import request_finished, request_started
+from django.db.backends.signals import connection_created
 
 
 class DashboardConfig(AppConfig):
@@ -15,7 +16,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard import checks as dbhealth_checks
-        from dashboard import history, pools, readiness
+        from dashboard import history, persistent, pools, readiness, workers
         from dashboard.conf import get_settings
         from dashboard.metrics import observe_probe
         from dashboard.probes import probe_finished
@@ -31,8 +32,19 @@ class DashboardConfig(AppConfig):
         probe_finished.connect(observe_probe, dispatch_uid="dashboard.metrics.observe_probe")
         probe_finished.connect(history.record, dispatch_uid="dashboard.history.record")
         probe_finished.connect(readiness.record, dispatch_uid="dashboard.readiness.record")
+        workers.register("pools", pools.SECTION)
+        workers.register("persistent", persistent.SECTION)
+        connection_created.connect(
+            persistent.note_connection_created,
+            dispatch_uid="dashboard.persistent.note_connection_created",
+        )
+        # After Django's close_old_connections (connected when django.db was imported):
+        # a connection past its age or broken by an error is closed before it is noted.
+        request_finished.connect(
+            persistent.note_request_end, dispatch_uid="dashboard.persistent.note_request_end"
+        )
         request_started.connect(
-            pools.start_publishing, dispatch_uid="dashboard.pools.start_publishing"
+            workers.start_publishing, dispatch_uid="dashboard.workers.start_publishing"
         )
 
 

@@ -67,6 +67,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a worker's pool figures stay in the shared cache: a worker that exits drops
     # out of the combined figures within this time (it republishes every third of it).
     "POOL_TTL": 10.0,
+    # A pool whose requests waited longer than this (ms) on average for a connection over
+    # a worker's last minute is a warning.
+    "POOL_WAIT_WARN_MS": 100.0,
 }
 
 # (lowest, highest) accepted for each number. TIMEOUT's ceiling is also what the
@@ -85,6 +88,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "KEY_RANGE_THRESHOLD": (0.01, 1.0),
     "XID_AGE_THRESHOLD": (0.01, 1.0),
     "POOL_TTL": (1.0, 3_600.0),
+    "POOL_WAIT_WARN_MS": (0.0, 3_600_000.0),
 }
 
 
@@ -112,6 +116,7 @@ class DBHealthSettings:
     allow_cancel: bool
     metrics_dir: str
     pool_ttl: float
+    pool_wait_warn_ms: float
 
 
 _built: tuple[object, DBHealthSettings] | None = None
@@ -156,6 +161,7 @@ def get_settings() -> DBHealthSettings:
         allow_cancel=_boolean(merged, "ALLOW_CANCEL"),
         metrics_dir=_text(merged, "METRICS_DIR"),
         pool_ttl=_number(merged, "POOL_TTL"),
+        pool_wait_warn_ms=_number(merged, "POOL_WAIT_WARN_MS"),
     )
     _built = (configured, built)
     return built

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.persistent import PersistentView
 from dashboard.pools import PoolView
 from dashboard.report import AliasReport, Report
 from dashboard.summary import Verdict
@@ -79,18 +80,39 @@ def pool_check(pool: PoolView, *, detailed: bool) -> dict[str, Any]:
     return entry
 
 
+def persistent_check(kept: PersistentView, *, detailed: bool) -> dict[str, Any]:
+    """``"<alias>:connections"`` of an alias that keeps connections (it has no pool):
+    the open ones over every worker's threads."""
+    entry: dict[str, Any] = {
+        "componentId": kept.alias,
+        "componentType": "datastore",
+        "observedValue": len(kept.open_connections),
+        "observedUnit": "connections",
+        "status": "warn" if kept.warns else "pass",
+    }
+    if kept.problem:
+        entry["output"] = kept.problem
+    if detailed:
+        entry["persistent"] = kept.as_json()
+    return entry
+
+
 def document(found: Report, *, detailed: bool) -> dict[str, Any]:
-    """The whole answer; an alias whose own pool is starved adds a ``<alias>:connections``
-    check (the app's path, beside the fresh probe's ``responseTime``)."""
+    """The whole answer; an alias with a pool or persistent connections adds a
+    ``<alias>:connections`` check (the app's path, beside the fresh probe's
+    ``responseTime``)."""
     checks = {check_key(row.alias): [check(row, detailed=detailed)] for row in found.rows}
     notes = [found.summary.text]
     for row in found.rows:
-        pool = row.pool
-        if pool is None:
-            continue
-        checks[f"{pool.alias}:{POOL_MEASUREMENT}"] = [pool_check(pool, detailed=detailed)]
-        if pool.problem:
-            notes.append(pool.problem)
+        if row.pool is not None:
+            checks[f"{row.alias}:{POOL_MEASUREMENT}"] = [pool_check(row.pool, detailed=detailed)]
+            if row.pool.problem:
+                notes.append(row.pool.problem)
+        elif row.persistent is not None:
+            entry = persistent_check(row.persistent, detailed=detailed)
+            checks[f"{row.alias}:{POOL_MEASUREMENT}"] = [entry]
+            if row.persistent.problem:
+                notes.append(row.persistent.problem)
     return {
         "status": found.summary.verdict,
         "description": "database aliases",

@@ -12,16 +12,27 @@ they are pure functions of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from dashboard import activity, drift, history, maintenance, pools, readiness, results, vitals
+from dashboard import (
+    activity,
+    drift,
+    history,
+    maintenance,
+    persistent,
+    pools,
+    readiness,
+    results,
+    vitals,
+)
 from dashboard.activity import Activity
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
 from dashboard.maintenance import Maintenance
+from dashboard.persistent import PersistentView
 from dashboard.pools import PoolView
 from dashboard.probes import Extra, ProbeResult
 from dashboard.readiness import Readiness
@@ -47,6 +58,8 @@ class AliasReport:
     maintenance: Maintenance | None = None
     # The application's own pool, combined across workers (None: no pool published).
     pool: PoolView | None = None
+    # Its persistent connections (CONN_MAX_AGE), combined across workers' threads.
+    persistent: PersistentView | None = None
 
     @property
     def alias(self) -> str:
@@ -106,6 +119,7 @@ def from_results(
     activity_read: Mapping[str, Activity] | None = None,
     maintenance_read: Mapping[str, Maintenance] | None = None,
     pools_seen: Mapping[str, PoolView] | None = None,
+    persistent_seen: Mapping[str, PersistentView] | None = None,
     critical_aliases: Iterable[str] | None = None,
     held: Mapping[str, Readiness] | None = None,
 ) -> Report:
@@ -117,6 +131,9 @@ def from_results(
     critical = tuple(config.critical_aliases if critical_aliases is None else critical_aliases)
     rows = []
     for result in listed:
+        pool = (pools_seen or {}).get(result.alias)
+        if pool is not None:
+            pool = replace(pool, fresh_up=result.ok)
         state = (held or {}).get(result.alias)
         passing = None if state is None else state.passing
         flapping = state is not None and state.is_flapping(config.flap_changes, config.flap_window)
@@ -125,7 +142,8 @@ def from_results(
                 result=result,
                 verdict=with_pool(
                     alias_verdict(result, critical, passing=passing),
-                    (pools_seen or {}).get(result.alias),
+                    pool,
+                    (persistent_seen or {}).get(result.alias),
                 ),
                 is_critical=result.alias in critical,
                 history=(windows or {}).get(result.alias),
@@ -136,7 +154,8 @@ def from_results(
                 is_flapping=flapping,
                 activity=(activity_read or {}).get(result.alias),
                 maintenance=(maintenance_read or {}).get(result.alias),
-                pool=(pools_seen or {}).get(result.alias),
+                pool=pool,
+                persistent=(persistent_seen or {}).get(result.alias),
             )
         )
     verdicts = {row.alias: row.verdict for row in rows}
@@ -145,9 +164,13 @@ def from_results(
     )
 
 
-def with_pool(verdict: Verdict, pool: PoolView | None) -> Verdict:
-    """A starved or inherited pool is a warning; it never fails an alias on its own."""
-    return "warn" if verdict == "pass" and pool is not None and pool.warns else verdict
+def with_pool(
+    verdict: Verdict, pool: PoolView | None, kept: PersistentView | None = None
+) -> Verdict:
+    """A starved, slow or inherited pool, one a borrow got nothing usable from, or
+    connections kept without health checks are a warning; never a failure on their own."""
+    warns = (pool is not None and pool.warns) or (kept is not None and kept.warns)
+    return "warn" if verdict == "pass" and warns else verdict
 
 
 def build(
@@ -162,6 +185,7 @@ def build(
     maintenance_for: Iterable[str] = (),
 ) -> Report:
     """Probe (or read cached) results and what else the answer needs, all by ``deadline``."""
+    wanted = None if wanted is None else list(wanted)  # read by the borrows and the probes
     vitals_wanted = set(vitals_for)
     extras: dict[str, Extra] = {}
     if with_drift:
@@ -174,6 +198,8 @@ def build(
     maintenance_wanted = set(maintenance_for)
     if maintenance_wanted:
         extras["maintenance"] = maintenance.extra
+    # Borrows from this worker's own pools run beside the fresh probes, by the same deadline.
+    borrowing = pools.start_paths(wanted, deadline, fresh=fresh)
     gathered = results.gather(wanted, deadline, cached=not fresh, extras=extras)
     found = gathered.results
     riding: dict[str, dict[str, Any]] = gathered.extras
@@ -205,7 +231,10 @@ def build(
         activity_read=activity_read,
         maintenance_read=maintenance_read,
         held=held,
-        pools_seen=pools.combined(r.alias for r in found),
+        pools_seen=pools.combined(
+            [r.alias for r in found], own_paths=pools.collect_paths(borrowing, deadline)
+        ),
+        persistent_seen=persistent.combined(r.alias for r in found),
     )
 
 

@@ -31,6 +31,8 @@ from dashboard.conf import get_settings
         ("CRITICAL_ALIASES", "default", "DBHEALTH['CRITICAL_ALIASES'] must be a list of alias"),
         ("ROUTES", ["demo=local"], "DBHEALTH['ROUTES'] must map 'app_label' or"),
         ("CACHE", None, "DBHEALTH['CACHE'] must be a string."),
+        ("POOL_WAIT_WARN_MS", -1, "DBHEALTH['POOL_WAIT_WARN_MS'] must be between 0 and"),
+        ("POOL_WAIT_WARN_MS", "50", "DBHEALTH['POOL_WAIT_WARN_MS'] must be a number, got '50'."),
     ],
 )
 def test_a_bad_value_names_its_key(settings: Any, key: str, value: object, expected: str) -> None:

@@ -70,7 +70,10 @@ def wait_for(site: Site, condition: Callable[[dict[str, Any]], bool], within: fl
 
 def both_workers_use_their_pool(site: Site) -> dict[str, Any]:
     def workers(entry: dict[str, Any]) -> bool:
-        return len(entry["pool"]["workers"]) == 2
+        # Published twice at least (a window of readings), not only the serving worker's
+        # own figures that it adds to its answer before it first publishes them.
+        listed = entry["pool"]["workers"]
+        return len(listed) == 2 and all(w["recent_seconds"] > 0 for w in listed)
 
     give_up = time.monotonic() + 30
     with ThreadPoolExecutor(6) as requests:
@@ -86,9 +89,12 @@ def both_workers_use_their_pool(site: Site) -> dict[str, Any]:
 def test_a_pool_held_in_slow_queries_warns_while_the_fresh_probe_stays_up(pool_env) -> None:
     with serve(pool_env, workers=2) as site:
         both_workers_use_their_pool(site)
-        # The warm-up's own requests may have queued: wait until both workers republish.
-        idle = pool_of(wait_for(site, lambda e: e["status"] == "pass", within=POOL_TTL + 5))
-        assert idle is not None and "output" not in idle
+        # The warm-up's own requests may have queued: wait until both workers republish
+        # (their wait may stay in the last minute's average: only "exhausted" must go).
+        idle = pool_of(
+            wait_for(site, lambda e: "exhausted" not in e.get("output", ""), POOL_TTL + 5)
+        )
+        assert idle is not None
         assert idle["pool"]["maxSize"] == 4  # 2 per worker, summed
         assert idle["pool"]["requestsWaiting"] == 0
 
@@ -107,6 +113,8 @@ def test_a_pool_held_in_slow_queries_warns_while_the_fresh_probe_stays_up(pool_e
                 check=False,
             )
             assert [future.result()[0] for future in held] == [200] * 6
+        # The queued holders waited seconds for a connection: the next readings say so.
+        slow = wait_for(site, lambda e: "slow to lend" in e.get("output", ""), POOL_TTL + 5)
 
     entry = pool_of(starved)
     assert starved["status"] == "warn"
@@ -120,6 +128,13 @@ def test_a_pool_held_in_slow_queries_warns_while_the_fresh_probe_stays_up(pool_e
     document = json.loads(command.stdout)
     assert document["checks"]["default:responseTime"][0]["probe"] == "up"
     assert document["checks"]["default:connections"][0]["status"] == "warn"
+
+    waited = pool_of(slow)
+    assert slow["status"] == "warn" and waited["status"] == "warn"
+    assert (
+        "requests waited" in waited["output"] and "on average for a connection" in waited["output"]
+    )
+    assert waited["pool"]["averageWaitMs"] > 100
 
 
 def test_a_worker_that_exits_drops_out_within_its_ttl(pool_env) -> None:
@@ -141,3 +156,32 @@ def test_a_worker_that_exits_drops_out_within_its_ttl(pool_env) -> None:
     assert [w["worker"] for w in remaining["workers"]] == [stayed]
     assert remaining["maxSize"] == 2  # the sum is the live worker's alone
     assert elapsed < POOL_TTL + 5
+
+
+def test_a_worker_whose_pool_is_held_says_the_fresh_probe_is_up_and_its_pool_not(
+    pool_env,
+) -> None:
+    with serve(pool_env, workers=2) as site:
+        both_workers_use_their_pool(site)
+        wait_for(site, lambda e: e["pool"]["appPath"] == "ok", POOL_TTL + 5)
+
+        with ThreadPoolExecutor(4) as holders:
+            # 4 holders over 2 workers: one worker at least has both of its 2 held, and no
+            # holder queues behind another for longer than one hold.
+            held = [holders.submit(site.get, "/hold/?seconds=8") for _ in range(4)]
+            starved = wait_for(site, lambda e: e["pool"]["appPath"] == "exhausted", within=6)
+            command = subprocess.run(
+                [sys.executable, "manage.py", "dbhealth", "--alias", "default"],
+                cwd=ROOT, env=pool_env, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert [future.result()[0] for future in held] == [200] * 4
+
+    entry = pool_of(starved)
+    words = "default: fresh connection up, the application's pool is not: no connection free"
+    assert starved["checks"]["default:responseTime"][0]["probe"] == "up"
+    assert starved["status"] == "warn" and entry["status"] == "warn"
+    assert words in entry["output"] and "(2 of 2 in use)" in entry["output"]
+    held_workers = [w for w in entry["pool"]["workers"] if w["path_status"] == "exhausted"]
+    assert held_workers and all(w["inUse"] == 2 for w in held_workers)
+    assert command.returncode == 1, command.stderr
+    assert words in command.stdout

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.color import Style, color_style, no_style
 
-from dashboard import drift, healthjson, maintenance, pools, report, results
+from dashboard import drift, healthjson, maintenance, persistent, pools, report, results
 from dashboard.conf import RANGES, get_settings
 from dashboard.deadline import Deadline
 from dashboard.nagios import State, describe, is_slow, perfdata, state_of, status_line
@@ -209,6 +209,8 @@ class Command(BaseCommand):
         concerns += maintenance.problems(found.maintenances)
         seen = {row.alias: row.pool for row in found.rows if row.pool is not None}
         concerns += pools.problems(seen.values())
+        kept = {row.alias: row.persistent for row in found.rows if row.persistent is not None}
+        concerns += persistent.problems(kept.values())
         if concerns:
             state = max(state, State.WARNING)
         if options["json"]:
@@ -238,6 +240,8 @@ class Command(BaseCommand):
             self._table(found, config.warn_ms, style)
             for alias, pool in seen.items():
                 self.stdout.write(f"{alias} pool: {pool.text}")
+            for alias, view in kept.items():
+                self.stdout.write(f"{alias} {view.text}")
             text = "; ".join([*concerns, describe(found, config.warn_ms)])
             self.stdout.write(self._styled(style, state)(f"{state.name}: {text}"))
         self.stdout.flush()
