@@ -14,7 +14,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
 import threading
 import traceback
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from django.db.utils import load_backend
 
 from dashboard import vendors
 from dashboard.redact import secrets_of
-from dashboard.result import ProbeResult, Status
+from dashboard.result import ProbeResult, Status, location_text, server_key
 from dashboard.vendors import Params, Vendor
 
 logger = logging.getLogger(__name__)
@@ -67,19 +66,11 @@ class Target:
 
     @property
     def server(self) -> str:
-        """Aliases on one server share its connection budget: vendor + host + port.
-
-        Each SQLite file is a server of its own.
-        """
-        if self.vendor == "sqlite":
-            return f"sqlite:{os.path.abspath(self.name) if self.name else ''}"
-        return f"{self.vendor}:{self.host or 'local'}:{self.port or ''}"
+        return server_key(self.vendor, self.host, self.port, self.name)
 
     @property
     def location(self) -> str:
-        if self.vendor == "sqlite" or not self.host:
-            return self.name
-        return f"{self.host}:{self.port}" if self.port else self.host
+        return location_text(self.vendor, self.host, self.port, self.name)
 
     def result(self, status: Status, **values: Any) -> ProbeResult:
         return ProbeResult(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from dashboard import vendors
 from dashboard.history import Window
 from dashboard.report import AliasReport, Report
 
@@ -134,10 +135,7 @@ class Overview:
 
 
 def server_of(row: AliasReport) -> str:
-    result = row.result
-    if result.vendor == "sqlite":
-        return f"sqlite:{result.name}"
-    return f"{result.vendor}:{result.host or 'local'}:{result.port or ''}"
+    return row.result.server
 
 
 def build(
@@ -169,7 +167,7 @@ def build(
     attention = tuple(row for row in shown if needs_attention(row, warn_ms))
     # SQLite files are no servers to pick from: each holds one alias.
     every_server = {
-        server_of(row): row.result.location for row in found.rows if row.result.vendor != "sqlite"
+        server_of(row): row.result.location for row in found.rows if not row.result.is_file
     }
     return Overview(
         counts=dict(counts),
@@ -239,7 +237,7 @@ def _merged_singles(groups: tuple[ServerGroup, ...]) -> tuple[ServerGroup, ...]:
         if len(alike) == 1:
             kept.append(alike[0])
             continue
-        noun = "files" if vendor == "sqlite" else "servers"
+        noun = "files" if vendors.is_file(vendor) else "servers"
         kept.append(
             ServerGroup(
                 server="",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+
+from dashboard import vendors
 
 Status = Literal["up", "down", "timeout"]
 
@@ -40,12 +43,36 @@ class ProbeResult:
         return self.connect_ms + self.query_ms
 
     @property
+    def is_file(self) -> bool:
+        """The alias is a file of its own (SQLite), not a database on a server."""
+        return vendors.is_file(self.vendor)
+
+    @property
     def location(self) -> str:
         """host:port for servers, the file for SQLite."""
-        if self.vendor == "sqlite" or not self.host:
-            return self.name
-        return f"{self.host}:{self.port}" if self.port else self.host
+        return location_text(self.vendor, self.host, self.port, self.name)
+
+    @property
+    def server(self) -> str:
+        """The server whose connection budget the alias spends (see ``server_key``)."""
+        return server_key(self.vendor, self.host, self.port, self.name)
 
     @property
     def age_seconds(self) -> float:
         return max(0.0, (datetime.now(UTC) - self.checked_at).total_seconds())
+
+
+def location_text(vendor: str, host: str | None, port: int | str | None, name: str) -> str:
+    """Where an alias is: ``host:port`` of its server, or its file's path."""
+    if vendors.is_file(vendor) or not host:
+        return name
+    return f"{host}:{port}" if port else host
+
+
+def server_key(vendor: str, host: str | None, port: int | str | None, name: str) -> str:
+    """Aliases on one server share its connection budget: vendor + host + port.
+
+    Each file (SQLite) is a server of its own."""
+    if vendors.is_file(vendor):
+        return f"{vendor}:{os.path.abspath(name) if name else ''}"
+    return f"{vendor}:{host or 'local'}:{port or ''}"

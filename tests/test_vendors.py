@@ -128,3 +128,6 @@ def test_a_vendor_added_as_one_module_is_used_for_every_part_it_states(
     assert sessions.error == "tinysql keeps no server sessions to list"
     assert migrations.error == "not supported for tinysql"
     assert any("'tiny_known' has no 'timeout'" in text for text in warnings)
+    # A file of its own, like SQLite: named by its path, a connection budget of its own.
+    assert result.is_file and result.location == str(tmp_path / "t.db")
+    assert result.server == f"tinysql:{tmp_path / 't.db'}"

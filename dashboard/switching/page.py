@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
-from dashboard import results
+from dashboard import results, vendors
 from dashboard.aliases import ALIAS_VAR, table_exists, table_known
 from dashboard.probes import ProbeResult
 from dashboard.switching.readonly import read_only_reason, refusals
@@ -60,6 +60,10 @@ class AliasOption:
             age_seconds=(now - result.checked_at).total_seconds(),
             read_only=read_only_reason(result, refusal),
         )
+
+    @property
+    def is_file(self) -> bool:
+        return vendors.is_file(self.vendor)
 
     @property
     def state(self) -> str:

@@ -21,7 +21,7 @@ import re
 from dashboard.vendors import mysql, postgresql, sqlite
 from dashboard.vendors.base import Params, Vendor
 
-__all__ = ["VENDORS", "Params", "Vendor", "get", "is_timeout", "register"]
+__all__ = ["VENDORS", "Params", "Vendor", "get", "is_file", "is_timeout", "register"]
 
 BUILT_IN = (postgresql.VENDOR, mysql.VENDOR, sqlite.VENDOR)
 
@@ -36,6 +36,12 @@ def register(vendor: Vendor) -> None:
 def get(name: str) -> Vendor | None:
     """The vendor Django's backend names ``name``; None: probe through Django's wrapper."""
     return VENDORS.get(name)
+
+
+def is_file(name: str) -> bool:
+    """Whether an alias of vendor ``name`` is a file of its own (False when unknown)."""
+    vendor = VENDORS.get(name)
+    return vendor is not None and vendor.is_file
 
 
 def _generic_is_timeout(error: BaseException, waited_out: bool) -> bool:

@@ -173,6 +173,9 @@ class Vendor:
     """Everything that differs for one vendor (Django's ``DatabaseWrapper.vendor``)."""
 
     name: str
+    # Each alias is a file of its own (SQLite), not a database on a server: it is named by
+    # its path, shares no connection budget and is grouped with no other.
+    is_file: bool
     # --- probing: driver kwargs with the probe's time bounds injected (seconds).
     bounded: Callable[[Params, float], Params]
     connect: Callable[[Params], Any]

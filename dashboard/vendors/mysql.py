@@ -186,6 +186,7 @@ MAINTENANCE = MaintenanceStatements(
 
 VENDOR = Vendor(
     name="mysql",
+    is_file=False,
     bounded=bounded,
     connect=connect,
     # super_read_only implies read_only, so one variable covers MySQL and MariaDB.

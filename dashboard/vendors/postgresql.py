@@ -185,6 +185,7 @@ MAINTENANCE = MaintenanceStatements(
 
 VENDOR = Vendor(
     name="postgresql",
+    is_file=False,
     bounded=bounded,
     connect=connect,
     # A standby, or default_transaction_read_only = on: both refuse every write.

@@ -193,6 +193,7 @@ def _ms_since(started: float) -> float:
 
 VENDOR = Vendor(
     name="sqlite",
+    is_file=True,
     bounded=bounded,
     connect=connect,
     # Reads the file header, so a file that is not a database fails; SELECT 1 would not.

@@ -26,6 +26,7 @@ def is_timeout(error: BaseException, waited_out: bool) -> bool:
 
 VENDOR = Vendor(
     name="tinysql",
+    is_file=True,
     bounded=bounded,
     connect=connect,
     ping_sql="SELECT 0",

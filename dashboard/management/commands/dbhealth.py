@@ -254,7 +254,7 @@ class Command(BaseCommand):
                 row.result.status,
                 row.result.vendor,
                 row.result.location,
-                "" if row.result.vendor == "sqlite" else row.result.name,
+                "" if row.result.is_file else row.result.name,
                 _ms(row.result.connect_ms),
                 _ms(row.result.query_ms),
                 row.verdict + (" flapping" if row.is_flapping else ""),
