@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import drift, maintenance, pools, report, results, vitals
+from dashboard import drift, maintenance, persistent, pools, report, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.permissions import Access, caller_access, has_session
@@ -289,7 +289,17 @@ class PoolCollector:
             "dbhealth_pool_errors",
             "Pool requests that failed or timed out, summed over the live workers.",
         )
+        # How the last borrow through each worker's pool went (dashboard.poolpath).
+        path = family(
+            "dbhealth_pool_path_workers",
+            "Workers whose last borrow from the application's pool ended each way:"
+            " ok, exhausted (nothing lent in time) or failed (what it lent failed).",
+            ["status"],
+        )
         for alias, pool in pools.combined(results.aliases()).items():
+            for status in ("ok", "exhausted", "failed"):
+                took = sum(1 for figures in pool.workers if figures.path_status == status)
+                path.add_metric([alias, status], float(took))
             count.add_metric([alias, "idle"], float(pool.available))
             count.add_metric([alias, "used"], float(pool.in_use))
             pending.add_metric([alias], float(pool.requests_waiting))
@@ -298,7 +308,32 @@ class PoolCollector:
             workers.add_metric([alias], float(len(pool.workers)))
             waited.add_metric([alias], pool.wait_ms / 1000)
             errors.add_metric([alias], float(pool.errors))
-        yield from (count, pending, maximum, idle_min, workers, waited, errors)
+        yield from (count, pending, maximum, idle_min, workers, waited, errors, path)
+        yield from _persistent_families()
+
+
+def _persistent_families() -> Iterable[Metric]:
+    """Persistent connections (``CONN_MAX_AGE``) the workers' request threads hold."""
+    held = GaugeMetricFamily(
+        "dbhealth_persistent_connections",
+        "Open persistent connections of the request threads of every publishing worker, by"
+        " what Django's is_usable() last said: usable, unusable or unchecked.",
+        labels=["alias", "usable"],
+    )
+    oldest = GaugeMetricFamily(
+        "dbhealth_persistent_connection_max_age_seconds",
+        "Age of the oldest open persistent connection over every publishing worker.",
+        labels=["alias"],
+    )
+    words = {True: "usable", False: "unusable", None: "unchecked"}
+    for alias, view in persistent.combined(results.aliases()).items():
+        found = view.open_connections
+        for usable, word in words.items():
+            held.add_metric([alias, word], float(sum(1 for c in found if c.usable is usable)))
+        ages = [age for c in found if (age := c.age_s()) is not None]
+        if ages:
+            oldest.add_metric([alias], max(ages))
+    yield from (held, oldest)
 
 
 POOL_COLLECTOR = PoolCollector()

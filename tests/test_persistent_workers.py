@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gunicornsite import Site, serve, site_env
 
@@ -78,6 +79,7 @@ def test_the_connections_age_then_show_the_kill_and_the_reconnection(persistent_
             return len({c["worker"] for c in usable}) == 2
 
         young = wait_for(site, both_workers_usable, within=30)
+        _, scraped = site.get("/metrics")
         first_oldest = max(c["ageSeconds"] for c in open_ones(young))
         older = wait_for(
             site,
@@ -113,6 +115,14 @@ def test_the_connections_age_then_show_the_kill_and_the_reconnection(persistent_
             assert time.monotonic() < give_up, "threads kept failing after the kill"
 
     assert young["status"] == "warn"  # CONN_MAX_AGE without CONN_HEALTH_CHECKS
+    served = {
+        (sample.name, sample.labels.get("usable")): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.labels.get("alias") == "default"
+    }
+    assert served[("dbhealth_persistent_connections", "usable")] >= 2  # one per worker at least
+    assert served[("dbhealth_persistent_connection_max_age_seconds", None)] >= 0
     assert (
         "default keeps connections (CONN_MAX_AGE 60 s) without CONN_HEALTH_CHECKS"
         in (young["output"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gunicornsite import ROOT, Site, serve, site_env
 
@@ -170,6 +171,7 @@ def test_a_worker_whose_pool_is_held_says_the_fresh_probe_is_up_and_its_pool_not
             # holder queues behind another for longer than one hold.
             held = [holders.submit(site.get, "/hold/?seconds=8") for _ in range(4)]
             starved = wait_for(site, lambda e: e["pool"]["appPath"] == "exhausted", within=6)
+            _, scraped = site.get("/metrics")
             command = subprocess.run(
                 [sys.executable, "manage.py", "dbhealth", "--alias", "default"],
                 cwd=ROOT, env=pool_env, capture_output=True, text=True, timeout=60, check=False,
@@ -185,3 +187,11 @@ def test_a_worker_whose_pool_is_held_says_the_fresh_probe_is_up_and_its_pool_not
     assert held_workers and all(w["inUse"] == 2 for w in held_workers)
     assert command.returncode == 1, command.stderr
     assert words in command.stdout
+    path = {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "dbhealth_pool_path_workers"
+        for sample in family.samples
+        if sample.labels["alias"] == "default"
+    }
+    assert path["exhausted"] >= 1 and set(path) == {"ok", "exhausted", "failed"}
