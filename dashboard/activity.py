@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from django.db import connections
 
@@ -36,7 +36,7 @@ from dashboard.deadline import Deadline
 from dashboard.redact import clean_message, secrets_of
 from dashboard.units import duration_text
 from dashboard.vendors import Vendor
-from dashboard.vendors.base import FileActivity, SessionStatements
+from dashboard.vendors.base import FileActivity, SessionStatements, WriteState
 
 # Sessions listed per section, and characters of query text kept (after cleaning).
 MAX_SESSIONS = 50
@@ -123,6 +123,23 @@ class Session:
             "blocked_by": list(self.blocked_by),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Session:
+        """The session ``as_json`` gave (read back from the cache)."""
+        return cls(
+            id=int(data["id"]),
+            user=str(data["user"]),
+            application=str(data["application"]),
+            client=str(data["client"]),
+            database=str(data["database"]),
+            state=str(data["state"]),
+            query_seconds=_seconds(data["query_seconds"]),
+            transaction_seconds=_seconds(data["transaction_seconds"]),
+            wait=str(data["wait"]),
+            query=str(data["query"]),
+            blocked_by=tuple(int(ident) for ident in data["blocked_by"]),
+        )
+
 
 @dataclass(frozen=True)
 class TreeRow:
@@ -133,6 +150,10 @@ class TreeRow:
 
     def as_json(self) -> dict[str, Any]:
         return {"depth": self.depth, **self.session.as_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TreeRow:
+        return cls(Session.from_json(data), int(data["depth"]))
 
 
 @dataclass(frozen=True)
@@ -175,9 +196,46 @@ class Activity:
             "notes": list(self.notes),
         }
 
+    @classmethod
+    def from_json(cls, alias: str, data: dict[str, Any]) -> Activity:
+        """The activity ``as_json`` gave (read back from the cache). Raises KeyError,
+        TypeError or ValueError for a document of another shape."""
+        return cls(
+            alias,
+            running=tuple(Session.from_json(item) for item in data["running"]),
+            idle_in_transaction=tuple(
+                Session.from_json(item) for item in data["idle_in_transaction"]
+            ),
+            blocking=tuple(TreeRow.from_json(item) for item in data["blocking"]),
+            by_state=_listed_counts(data["by_state"]),
+            by_user=_listed_counts(data["by_user"]),
+            connections=_whole(data["connections"]),
+            max_connections=_whole(data["max_connections"]),
+            file=_file_from(data.get("file")),
+            notes=tuple(str(note) for note in data["notes"]),
+            error=None if data["error"] is None else str(data["error"]),
+            checked_at=datetime.fromisoformat(data["time"]),
+        )
+
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
+
+
+def _listed_counts(found: dict[str, Any]) -> tuple[Count, ...]:
+    return tuple(Count(str(label), int(count)) for label, count in found.items())
+
+
+def _whole(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _file_from(data: dict[str, Any] | None) -> FileActivity | None:
+    if data is None:
+        return None
+    if data["write"] not in get_args(WriteState):
+        raise ValueError(f"not a write state: {data['write']!r}")
+    return FileActivity(str(data["journal_mode"]), data["write"], float(data["waited_ms"]))
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -4,9 +4,10 @@
 answer needs: the probe results (cached or fresh, single flight), migrations drift
 (riding on the probes' own connections where a probe is made), server vitals, activity,
 maintenance dangers, the latency history, and the verdict each alias is held at
-(``dashboard.readiness``: only FALL failed or RISE good probes in a row change it). The
-HTML page, health+json, the Nagios line and the metrics all read the same ``Report``;
-they are pure functions of it.
+(``dashboard.readiness``: only FALL failed or RISE good probes in a row change it); an
+alias it shows turning down or slow leaves an incident snapshot (``dashboard.incidents``),
+from the same deadline. The HTML page, health+json, the Nagios line and the metrics all
+read the same ``Report``; they are pure functions of it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dashboard import (
     activity,
     drift,
     history,
+    incidents,
     maintenance,
     persistent,
     pools,
@@ -31,6 +33,7 @@ from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.drift import Drift
 from dashboard.history import Window
+from dashboard.incidents import Snapshot
 from dashboard.maintenance import Maintenance
 from dashboard.persistent import PersistentView
 from dashboard.pools import PoolView
@@ -60,6 +63,8 @@ class AliasReport:
     pool: PoolView | None = None
     # Its persistent connections (CONN_MAX_AGE), combined across workers' threads.
     persistent: PersistentView | None = None
+    # What its server was doing when the alias last turned down or slow, newest first.
+    incidents: tuple[Snapshot, ...] = ()
 
     @property
     def alias(self) -> str:
@@ -122,6 +127,7 @@ def from_results(
     persistent_seen: Mapping[str, PersistentView] | None = None,
     critical_aliases: Iterable[str] | None = None,
     held: Mapping[str, Readiness] | None = None,
+    snapshots: Mapping[str, tuple[Snapshot, ...]] | None = None,
 ) -> Report:
     """A report of literal results (what ``build`` ends with; tests build them directly).
 
@@ -156,6 +162,7 @@ def from_results(
                 maintenance=(maintenance_read or {}).get(result.alias),
                 pool=pool,
                 persistent=(persistent_seen or {}).get(result.alias),
+                incidents=(snapshots or {}).get(result.alias, ()),
             )
         )
     verdicts = {row.alias: row.verdict for row in rows}
@@ -183,8 +190,12 @@ def build(
     vitals_for: Iterable[str] = (),
     activity_for: Iterable[str] = (),
     maintenance_for: Iterable[str] = (),
+    incidents_for: Iterable[str] = (),
 ) -> Report:
-    """Probe (or read cached) results and what else the answer needs, all by ``deadline``."""
+    """Probe (or read cached) results and what else the answer needs, all by ``deadline``.
+
+    Whichever answer first shows an alias turning down or slow keeps a snapshot of its
+    server's activity (``dashboard.incidents``); ``incidents_for`` are shown with theirs."""
     wanted = None if wanted is None else list(wanted)  # read by the borrows and the probes
     vitals_wanted = set(vitals_for)
     extras: dict[str, Extra] = {}
@@ -223,6 +234,9 @@ def build(
     # deadline), so the next answer, from any worker, counts them.
     readiness.flush(deadline.remaining())
     held = readiness.states([r.alias for r in found], current=found)
+    incidents.take(found, held, deadline=deadline, already_read=activity_read)
+    wanted_incidents = set(incidents_for)
+    snapshots = incidents.recent(r.alias for r in found if r.alias in wanted_incidents)
     return from_results(
         found,
         drifts=drifts,
@@ -235,6 +249,7 @@ def build(
             [r.alias for r in found], own_paths=pools.collect_paths(borrowing, deadline)
         ),
         persistent_seen=persistent.combined(r.alias for r in found),
+        snapshots=snapshots,
     )
 
 

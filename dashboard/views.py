@@ -132,6 +132,7 @@ def _alias_report(alias: str, *, with_details: bool) -> Report:
         vitals_for=details,
         activity_for=details,
         maintenance_for=details,
+        incidents_for=details,
     )
 
 
@@ -161,6 +162,7 @@ def alias_page(request: HttpRequest, alias: str, site: AdminSite) -> HttpRespons
         "may_cancel": may_see_activity and cancel.may_cancel(request),
         "activity": row.activity,
         "maintenance": row.maintenance,
+        "incidents": row.incidents,
         "timeout": config.timeout,
     }
     return TemplateResponse(request, "dashboard/alias_detail.html", context)

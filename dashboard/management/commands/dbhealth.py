@@ -3,7 +3,8 @@
 Exit status 0 OK, 1 WARNING (a non-critical alias down, or slower than WARN_MS),
 2 CRITICAL (a critical alias down), 3 UNKNOWN (bad arguments or an unknown alias).
 Always probes (never the cache); ``--watch`` repeats until Ctrl-C. ``--json`` adds each
-alias's server vitals, activity and migrations drift; a maintenance danger (an integer
+alias's server vitals, activity, migrations drift and incident snapshots (what its
+server was doing when it last turned down or slow); a maintenance danger (an integer
 key near the end of its range, transaction-ID wraparound, an invalid index) is a
 WARNING; ``--check-migrations`` makes an alias with unapplied migrations a WARNING.
 """
@@ -199,6 +200,7 @@ class Command(BaseCommand):
             with_drift=options["json"] or options["check_migrations"],
             vitals_for=results.aliases() if options["json"] else (),
             activity_for=results.aliases() if options["json"] else (),
+            incidents_for=results.aliases() if options["json"] else (),
             # Keys near overflow or wraparound are a WARNING whatever else is asked.
             maintenance_for=results.aliases(),
         )
@@ -222,6 +224,7 @@ class Command(BaseCommand):
                 entry["vitals"] = row.vitals.as_json() if row.vitals and row.result.ok else None
                 entry["activity"] = row.activity.as_json() if row.activity else None
                 entry["maintenance"] = row.maintenance.as_json() if row.maintenance else None
+                entry["incidents"] = [snapshot.as_json() for snapshot in row.incidents]
             indent = None if watching else 2
             self.stdout.write(json.dumps(document, indent=indent))
         elif options["nagios"] and concerns:
