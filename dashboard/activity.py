@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,7 +31,8 @@ from typing import Any, get_args
 
 from django.db import connections
 
-from dashboard import probes
+from dashboard import probes, sharedcache
+from dashboard.connect import fingerprint
 from dashboard.deadline import Deadline
 from dashboard.redact import clean_message, secrets_of
 from dashboard.units import duration_text
@@ -455,3 +456,96 @@ def collect(alias: str, future: Future[Any] | None, deadline: Deadline) -> Activ
     if why_not is not None:
         return Activity(alias, error=why_not)
     return answer if isinstance(answer, Activity) else Activity(alias, error="no answer")
+
+
+# --- figures for /metrics, from the last read ---------------------------------------------------
+
+# /metrics serves what the alias page or the dbhealth command read lately; a scrape never
+# lists sessions itself. Activity is "now": an old figure would mislead, so it goes soon.
+FIGURES_SECONDS = 60.0
+# The states /metrics names; any other (fastpath function call, a MariaDB command) is "other".
+FIGURE_STATES = ("active", "idle", "idle_in_transaction", "other")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The numbers of one activity read that /metrics exports (of the alias's server)."""
+
+    # Sessions per FIGURE_STATES, every one of them present.
+    sessions: dict[str, int]
+    # Sessions waiting on a lock another session holds (as listed: at most MAX_SESSIONS).
+    blocked: int
+    longest_query_seconds: float
+    longest_idle_in_transaction_seconds: float
+    # Open connections over max_connections; None when either is unknown.
+    connections_used_ratio: float | None
+
+    @classmethod
+    def of(cls, found: Activity) -> Figures:
+        sessions = dict.fromkeys(FIGURE_STATES, 0)
+        for count in found.by_state:
+            state = count.label if count.label in sessions else "other"
+            if count.label.startswith("idle in transaction"):
+                state = "idle_in_transaction"
+            sessions[state] += count.count
+        # MariaDB/MySQL count an idle session in a transaction as idle; the list tells.
+        listed = len(found.idle_in_transaction) - sessions["idle_in_transaction"]
+        if listed > 0:
+            moved = min(listed, sessions["idle"])
+            sessions["idle"] -= moved
+            sessions["idle_in_transaction"] += moved
+        idle_for = [
+            s.transaction_seconds or s.query_seconds or 0.0 for s in found.idle_in_transaction
+        ]
+        used = None
+        if found.connections is not None and found.max_connections:
+            used = found.connections / found.max_connections
+        return cls(
+            sessions=sessions,
+            blocked=len({row.session.id for row in found.blocking if row.depth > 0}),
+            longest_query_seconds=max((s.query_seconds or 0.0 for s in found.running), default=0.0),
+            longest_idle_in_transaction_seconds=max(idle_for, default=0.0),
+            connections_used_ratio=used,
+        )
+
+    def stored(self) -> tuple[Any, ...]:
+        return (
+            [self.sessions[state] for state in FIGURE_STATES],
+            self.blocked,
+            self.longest_query_seconds,
+            self.longest_idle_in_transaction_seconds,
+            self.connections_used_ratio,
+        )
+
+    @classmethod
+    def loaded(cls, stored: Any) -> Figures | None:
+        """``stored()`` read back; None for anything else (another version of the app)."""
+        try:
+            sessions, blocked, longest, idle, used = stored
+            return cls(
+                sessions={state: int(n) for state, n in zip(FIGURE_STATES, sessions, strict=True)},
+                blocked=int(blocked),
+                longest_query_seconds=float(longest),
+                longest_idle_in_transaction_seconds=float(idle),
+                connections_used_ratio=None if used is None else float(used),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+def _figures_key(alias: str) -> str:
+    return sharedcache.key("activity-figures", alias, fingerprint(alias))
+
+
+def remember(read: Iterable[Activity]) -> None:
+    """Keep the figures of every activity read in full, for /metrics (one round trip)."""
+    complete = [found for found in read if found.error is None and not found.notes]
+    stored = {_figures_key(found.alias): Figures.of(found).stored() for found in complete}
+    sharedcache.set_many(stored, FIGURES_SECONDS)
+
+
+def cached_figures(aliases: Iterable[str]) -> dict[str, Figures]:
+    """The figures of each alias whose activity was read within ``FIGURES_SECONDS``."""
+    keys = {_figures_key(alias): alias for alias in aliases}
+    found = {keys[key]: Figures.loaded(value) for key, value in sharedcache.get_many(keys).items()}
+    return {alias: figures for alias, figures in found.items() if figures is not None}

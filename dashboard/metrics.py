@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from dashboard import drift, maintenance, persistent, pools, report, results, vitals
+from dashboard import activity, drift, maintenance, persistent, pools, report, results, vitals
 from dashboard.conf import get_settings
 from dashboard.deadline import Deadline
 from dashboard.permissions import Access, caller_access, has_session
@@ -257,6 +257,57 @@ MAINTENANCE_COLLECTOR = MaintenanceCollector()
 REGISTRY.register(MAINTENANCE_COLLECTOR)
 
 
+# --- server activity (dashboard.activity), from the cache only -------------------------------
+
+
+class ActivityCollector:
+    """Sessions by state, blocked sessions, the longest query and idle transaction, and the
+    share of max_connections in use, as the alias page or the dbhealth command last read
+    the alias's server: a scrape never lists sessions itself."""
+
+    def collect(self) -> Iterable[Metric]:
+        kept = "as the activity was last read (kept for a minute)"
+        sessions = GaugeMetricFamily(
+            "dbhealth_sessions",
+            f"Sessions on the alias's server by state (active, idle, idle_in_transaction,"
+            f" other), {kept}.",
+            labels=["alias", "state"],
+        )
+        blocked = GaugeMetricFamily(
+            "dbhealth_blocked_sessions",
+            f"Sessions waiting on a lock another session holds, {kept}.",
+            labels=["alias"],
+        )
+        longest = GaugeMetricFamily(
+            "dbhealth_longest_query_seconds",
+            f"How long the longest running query had run, {kept}.",
+            labels=["alias"],
+        )
+        idle = GaugeMetricFamily(
+            "dbhealth_longest_idle_in_transaction_seconds",
+            f"How long the oldest transaction left idle had been open, {kept}.",
+            labels=["alias"],
+        )
+        used = GaugeMetricFamily(
+            "dbhealth_connections_used_ratio",
+            f"Connections open on the alias's server over its max_connections, {kept}.",
+            labels=["alias"],
+        )
+        for alias, figures in activity.cached_figures(results.aliases()).items():
+            for state, count in figures.sessions.items():
+                sessions.add_metric([alias, state], float(count))
+            blocked.add_metric([alias], float(figures.blocked))
+            longest.add_metric([alias], figures.longest_query_seconds)
+            idle.add_metric([alias], figures.longest_idle_in_transaction_seconds)
+            if figures.connections_used_ratio is not None:
+                used.add_metric([alias], figures.connections_used_ratio)
+        yield from (sessions, blocked, longest, idle, used)
+
+
+ACTIVITY_COLLECTOR = ActivityCollector()
+REGISTRY.register(ACTIVITY_COLLECTOR)
+
+
 class PoolCollector:
     """The application's own pools, summed over every worker that published its figures,
     under OpenTelemetry's database client names (``db.client.connection.count{state}``
@@ -340,4 +391,10 @@ POOL_COLLECTOR = PoolCollector()
 REGISTRY.register(POOL_COLLECTOR)
 
 # Collectors whose figures come from the shared cache, not from this process's counters.
-SHARED_COLLECTORS = (UP_COLLECTOR, OPS_COLLECTOR, MAINTENANCE_COLLECTOR, POOL_COLLECTOR)
+SHARED_COLLECTORS = (
+    UP_COLLECTOR,
+    OPS_COLLECTOR,
+    MAINTENANCE_COLLECTOR,
+    ACTIVITY_COLLECTOR,
+    POOL_COLLECTOR,
+)

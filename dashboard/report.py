@@ -235,6 +235,7 @@ def build(
     readiness.flush(deadline.remaining())
     held = readiness.states([r.alias for r in found], current=found)
     incidents.take(found, held, deadline=deadline, already_read=activity_read)
+    activity.remember(activity_read.values())
     wanted_incidents = set(incidents_for)
     snapshots = incidents.recent(r.alias for r in found if r.alias in wanted_incidents)
     return from_results(

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from django.db import connections
 from django.test import Client
 
 from dashboard import activity
-from dashboard.activity import Activity, Session, blocking_tree, clean_query
+from dashboard.activity import Activity, Count, Figures, Session, blocking_tree, clean_query
 from dashboard.deadline import Deadline
 from dashboard.vendors import sqlite
 from tests.conftest import SLACK_SECONDS
@@ -441,3 +442,78 @@ def test_the_write_probe_writes_nothing_and_lets_go_of_the_lock_at_once(tmp_path
     assert state == "writable" and 0 <= waited_ms < 1000
     assert (changes, in_transaction, site_wait) == (0, False, 2000)
     assert path.read_bytes() == before and _labels(path) == ["one"]
+
+
+# --- figures for /metrics -----------------------------------------------------------------------
+
+
+def test_figures_count_states_waiters_and_the_longest_waits() -> None:
+    waiter = _session(2, 1)
+    holder = Session(1, "u", "", "", "d", "idle in transaction", 9.0, 40.0, "", "UPDATE ?")
+    found = Activity(
+        "default",
+        running=(replace(waiter, query_seconds=7.5),),
+        idle_in_transaction=(holder,),
+        blocking=blocking_tree([waiter, holder]),
+        by_state=(Count("idle", 5), Count("active", 1), Count("idle in transaction", 1),
+                  Count("fastpath function call", 2)),
+        connections=9,
+        max_connections=90,
+    )  # fmt: skip
+
+    figures = Figures.of(found)
+
+    assert figures.sessions == {"active": 1, "idle": 5, "idle_in_transaction": 1, "other": 2}
+    assert figures.blocked == 1
+    assert figures.longest_query_seconds == 7.5
+    assert figures.longest_idle_in_transaction_seconds == 40.0
+    assert figures.connections_used_ratio == pytest.approx(0.1)
+    assert Figures.loaded(figures.stored()) == figures
+    assert Figures.loaded({"sessions": "junk"}) is None
+    assert Figures.loaded(None) is None
+
+
+def test_mariadb_idle_sessions_inside_a_transaction_are_counted_as_such() -> None:
+    holder = Session(1, "u", "", "", "d", "idle in transaction", 9.0, 40.0, "", "")
+    found = Activity("second_db", idle_in_transaction=(holder,), by_state=(Count("idle", 3),))
+
+    assert Figures.of(found).sessions == {
+        "active": 0, "idle": 2, "idle_in_transaction": 1, "other": 0
+    }  # fmt: skip
+
+
+def _metric_lines(client: Client, name: str) -> dict[str, float]:
+    bearer = {"Authorization": f"Bearer {settings.DBHEALTH['TOKEN']}"}
+    text = client.get("/metrics", headers=bearer).content.decode()
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{")
+    }
+
+
+def test_metrics_serve_the_activity_the_alias_page_read_without_reading_again(
+    pg_table: str, staff_client: Client
+) -> None:
+    assert _metric_lines(staff_client, "dbhealth_sessions") == {}  # nothing read yet
+    with _pg_connect() as holder, _pg_connect() as waiter:
+        holder.execute("BEGIN")
+        holder.execute(f"UPDATE {pg_table} SET v = 'a' WHERE id = 1")
+        blocked = _in_thread(lambda: waiter.execute(f"UPDATE {pg_table} SET v = 'b' WHERE id = 1"))
+        try:
+            wait_until(_pg_waiting(waiter.info.backend_pid), 10, "the second session waits")
+            assert staff_client.get("/admin/db-health/default/").status_code == 200
+        finally:
+            holder.execute("ROLLBACK")
+            blocked.join(10)
+
+    sessions = _metric_lines(staff_client, "dbhealth_sessions")
+    blocked_now = _metric_lines(staff_client, "dbhealth_blocked_sessions")
+    longest = _metric_lines(staff_client, "dbhealth_longest_query_seconds")
+    used = _metric_lines(staff_client, "dbhealth_connections_used_ratio")
+    assert sessions['dbhealth_sessions{alias="default",state="idle_in_transaction"}'] >= 1
+    assert sessions['dbhealth_sessions{alias="default",state="active"}'] >= 1
+    assert not any("second_db" in name for name in sessions)  # its activity was not read
+    assert blocked_now['dbhealth_blocked_sessions{alias="default"}'] >= 1
+    assert longest['dbhealth_longest_query_seconds{alias="default"}'] > 0
+    assert 0 < used['dbhealth_connections_used_ratio{alias="default"}'] <= 1

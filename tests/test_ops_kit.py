@@ -103,6 +103,8 @@ def test_every_alert_fires_and_stays_silent_in_promtools_unit_tests() -> None:
         "DBHealthReplicationLagHigh",
         "DBHealthMaintenanceDanger",
         "DBHealthPoolStarved",
+        "DBHealthConnectionsNearLimit",
+        "DBHealthIdleInTransactionTooLong",
     }
     assert fires == alerts and silent == alerts
 
@@ -198,6 +200,8 @@ def test_every_metric_the_rules_and_the_dashboard_use_is_in_the_scrape(
         "dbhealth_flapping",
         "db_client_connection_count",
         "db_client_connection_pending_requests",
+        "dbhealth_connections_used_ratio",
+        "dbhealth_longest_idle_in_transaction_seconds",
     }
     assert sorted(used - served) == []
 
