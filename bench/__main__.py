@@ -2,7 +2,7 @@
 
 ``python -m bench scale`` (or ``--rows 7``) runs one row, by name or number:
 overhead (rows 1-2), faults (3), load (4), peers (5), hygiene (6), scale (7),
-deadline (8), size (9). ``--budget`` bounds each sampling loop (seconds).
+deadline (8), size (9), liveness (10), busy (11). ``--budget`` bounds each sampling loop (seconds).
 """
 
 from __future__ import annotations
@@ -50,9 +50,13 @@ NOTES = {
     "client, a logged-in superuser, results cached (one warm render first).",
     "10": "Row 10: gunicorn with config/gunicorn.conf.py (gthread) and, for reference, 2 sync "
     "workers; 20 clients keep /health/ requests waiting on a silent alias the whole time.",
+    "11": "Row 11: each side in a fresh process through Django's test client, a logged-in "
+    "superuser, no result cache (every render probes and reads drift, vitals, activity and "
+    "maintenance again), in the order baseline, busy, busy, baseline; the sessions are the "
+    "benchmark's own, on its own database, ended before the next vendor's open.",
 }
 
-ALL_ROWS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+ALL_ROWS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
 ROW_NAMES = {
     "overhead": {"1", "2"},
     "faults": {"3"},
@@ -63,6 +67,7 @@ ROW_NAMES = {
     "deadline": {"8"},
     "size": {"9"},
     "liveness": {"10"},
+    "busy": {"11"},
 }
 
 
@@ -107,6 +112,7 @@ def main() -> None:
 
     from bench import (
         answers,
+        busy,
         deadline,
         endpoint,
         hygiene,
@@ -161,6 +167,9 @@ def main() -> None:
     if "10" in rows:
         stage("row 10: liveness under waiting /health/ requests")
         lines += liveness.run(silent[0].port, options.budget)
+    if "11" in rows:
+        stage("row 11: the alias page on a server holding 50 sessions")
+        lines += busy.run()
     stage("done")
 
     for listener in silent:
