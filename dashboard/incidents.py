@@ -30,12 +30,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dashboard import activity, history, sharedcache
-from dashboard.activity import Activity
+from dashboard.activity import Activity, Figures
 from dashboard.conf import get_settings
 from dashboard.connect import fingerprint
 from dashboard.deadline import Deadline
 from dashboard.probes import ProbeResult, UnknownAlias
 from dashboard.readiness import Readiness
+from dashboard.units import duration_text
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Snapshot:
     probe_error: str | None
     # Its ``error`` says why nothing could be read ("the server did not answer ...").
     activity: Activity
+    # For a server that could not be read: what its last activity read found, if recent.
+    last_known: str = ""
 
     @property
     def headline(self) -> str:
@@ -78,6 +81,7 @@ class Snapshot:
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
             "probe_error": self.probe_error,
             "activity": self.activity.as_json(),
+            "last_known": self.last_known,
         }
 
     @classmethod
@@ -90,6 +94,7 @@ class Snapshot:
             latency_ms=None if latency is None else float(latency),
             probe_error=None if data["probe_error"] is None else str(data["probe_error"]),
             activity=Activity.from_json(alias, data["activity"]),
+            last_known=str(data.get("last_known") or ""),
         )
 
 
@@ -210,6 +215,8 @@ def take(
                 reads[result.alias] = activity.start(result.alias, deadline)
             except UnknownAlias:  # it left DATABASES since its probe
                 continue
+    down = [result.alias for result, _ in claimed if not result.ok]
+    figures = activity.cached_figures(down) if down else {}
     taken = []
     for result, kind in claimed:
         pending = reads.get(result.alias)
@@ -226,6 +233,7 @@ def take(
             latency_ms=result.latency_ms,
             probe_error=result.error,
             activity=_trimmed(read),
+            last_known=_last_known(figures.get(result.alias)) if not result.ok else "",
         )
         _store(snapshot, deadline)
         taken.append(snapshot)
@@ -237,6 +245,25 @@ def _unanswered(result: ProbeResult, timeout: float) -> str:
         return f"not read: the server did not answer the probe within {timeout:g} s"
     why = f": {result.error}" if result.error else ""
     return f"not read: the probe found the server down{why}"
+
+
+def _last_known(figures: Figures | None) -> str:
+    """``The last read of its activity (at most 60 s before): 97% of max_connections ...``"""
+    if figures is None:
+        return ""
+    parts = []
+    if figures.connections_used_ratio is not None:
+        parts.append(f"{figures.connections_used_ratio:.0%} of max_connections in use")
+    sessions = figures.sessions
+    parts += [
+        f"{sessions['active']} active, {sessions['idle_in_transaction']} idle in transaction",
+        f"{figures.blocked} waiting on a lock",
+    ]
+    if figures.longest_query_seconds > 0:
+        longest = duration_text(figures.longest_query_seconds)
+        parts.append(f"the longest query running for {longest}")
+    within = duration_text(activity.FIGURES_SECONDS)
+    return f"The last read of its activity (at most {within} before): {', '.join(parts)}."
 
 
 def _trimmed(found: Activity, sessions: int = SESSIONS, rows: int = TREE_ROWS) -> Activity:
