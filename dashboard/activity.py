@@ -32,7 +32,8 @@ from typing import Any, get_args
 from django.db import connections
 
 from dashboard import probes, sharedcache
-from dashboard.connect import fingerprint
+from dashboard.conf import get_settings
+from dashboard.connect import target
 from dashboard.deadline import Deadline
 from dashboard.redact import clean_message, secrets_of
 from dashboard.units import duration_text
@@ -533,19 +534,39 @@ class Figures:
             return None
 
 
-def _figures_key(alias: str) -> str:
-    return sharedcache.key("activity-figures", alias, fingerprint(alias))
+def server_of(alias: str) -> str:
+    """The server an alias's activity describes (``postgresql:db1:5432``): every session
+    of it, whichever of its aliases read them."""
+    return target(alias, get_settings().timeout).server
+
+
+def _figures_key(server: str) -> str:
+    return sharedcache.key("activity-figures", server)
 
 
 def remember(read: Iterable[Activity]) -> None:
-    """Keep the figures of every activity read in full, for /metrics (one round trip)."""
-    complete = [found for found in read if found.error is None and not found.notes]
-    stored = {_figures_key(found.alias): Figures.of(found).stored() for found in complete}
+    """Keep the figures of every activity read in full, for /metrics (one round trip), under
+    the alias's server: 250 tenant databases on one server are one set of figures."""
+    # A database file (SQLite) lists no sessions: zeros would only look like a quiet server.
+    complete = [
+        found for found in read if found.error is None and not found.notes and found.file is None
+    ]
+    stored = {
+        _figures_key(server_of(found.alias)): Figures.of(found).stored() for found in complete
+    }
     sharedcache.set_many(stored, FIGURES_SECONDS)
 
 
 def cached_figures(aliases: Iterable[str]) -> dict[str, Figures]:
-    """The figures of each alias whose activity was read within ``FIGURES_SECONDS``."""
-    keys = {_figures_key(alias): alias for alias in aliases}
+    """The figures of each alias's server, read (through any of its aliases) within
+    ``FIGURES_SECONDS``."""
+    servers = {alias: server_of(alias) for alias in aliases}
+    by_server = cached_server_figures(servers.values())
+    return {alias: by_server[server] for alias, server in servers.items() if server in by_server}
+
+
+def cached_server_figures(servers: Iterable[str]) -> dict[str, Figures]:
+    """The figures of each server (``server_of``) read within ``FIGURES_SECONDS``."""
+    keys = {_figures_key(server): server for server in servers}
     found = {keys[key]: Figures.loaded(value) for key, value in sharedcache.get_many(keys).items()}
-    return {alias: figures for alias, figures in found.items() if figures is not None}
+    return {server: figures for server, figures in found.items() if figures is not None}

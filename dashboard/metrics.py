@@ -262,45 +262,47 @@ REGISTRY.register(MAINTENANCE_COLLECTOR)
 
 class ActivityCollector:
     """Sessions by state, blocked sessions, the longest query and idle transaction, and the
-    share of max_connections in use, as the alias page or the dbhealth command last read
-    the alias's server: a scrape never lists sessions itself."""
+    share of max_connections in use, per server (``server="postgresql:db1:5432"``: the
+    sessions are the server's, whichever of its aliases read them, so 250 tenant aliases
+    on one server are one set of series and one alert), as the alias page or the dbhealth
+    command last read them: a scrape never lists sessions itself."""
 
     def collect(self) -> Iterable[Metric]:
         kept = "as the activity was last read (kept for a minute)"
         sessions = GaugeMetricFamily(
             "dbhealth_sessions",
-            f"Sessions on the alias's server by state (active, idle, idle_in_transaction,"
-            f" other), {kept}.",
-            labels=["alias", "state"],
+            f"Sessions on the server by state (active, idle, idle_in_transaction, other), {kept}.",
+            labels=["server", "state"],
         )
         blocked = GaugeMetricFamily(
             "dbhealth_blocked_sessions",
             f"Sessions waiting on a lock another session holds, {kept}.",
-            labels=["alias"],
+            labels=["server"],
         )
         longest = GaugeMetricFamily(
             "dbhealth_longest_query_seconds",
             f"How long the longest running query had run, {kept}.",
-            labels=["alias"],
+            labels=["server"],
         )
         idle = GaugeMetricFamily(
             "dbhealth_longest_idle_in_transaction_seconds",
             f"How long the oldest transaction left idle had been open, {kept}.",
-            labels=["alias"],
+            labels=["server"],
         )
         used = GaugeMetricFamily(
             "dbhealth_connections_used_ratio",
-            f"Connections open on the alias's server over its max_connections, {kept}.",
-            labels=["alias"],
+            f"Connections open on the server over its max_connections, {kept}.",
+            labels=["server"],
         )
-        for alias, figures in activity.cached_figures(results.aliases()).items():
+        servers = {activity.server_of(alias) for alias in results.aliases()}
+        for server, figures in sorted(activity.cached_server_figures(servers).items()):
             for state, count in figures.sessions.items():
-                sessions.add_metric([alias, state], float(count))
-            blocked.add_metric([alias], float(figures.blocked))
-            longest.add_metric([alias], figures.longest_query_seconds)
-            idle.add_metric([alias], figures.longest_idle_in_transaction_seconds)
+                sessions.add_metric([server, state], float(count))
+            blocked.add_metric([server], float(figures.blocked))
+            longest.add_metric([server], figures.longest_query_seconds)
+            idle.add_metric([server], figures.longest_idle_in_transaction_seconds)
             if figures.connections_used_ratio is not None:
-                used.add_metric([alias], figures.connections_used_ratio)
+                used.add_metric([server], figures.connections_used_ratio)
         yield from (sessions, blocked, longest, idle, used)
 
 

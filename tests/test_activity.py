@@ -29,7 +29,7 @@ from dashboard import activity
 from dashboard.activity import Activity, Count, Figures, Session, blocking_tree, clean_query
 from dashboard.deadline import Deadline
 from dashboard.vendors import sqlite
-from tests.conftest import SLACK_SECONDS
+from tests.conftest import SLACK_SECONDS, postgres_like
 from tests.pgcluster import wait_until
 
 # --- cleaning query text (no server) ----------------------------------------------------------
@@ -492,6 +492,9 @@ def _metric_lines(client: Client, name: str) -> dict[str, float]:
     }
 
 
+PG_SERVER = "postgresql:{HOST}:{PORT}".format(**settings.DATABASES["default"])
+
+
 def test_metrics_serve_the_activity_the_alias_page_read_without_reading_again(
     pg_table: str, staff_client: Client
 ) -> None:
@@ -511,9 +514,28 @@ def test_metrics_serve_the_activity_the_alias_page_read_without_reading_again(
     blocked_now = _metric_lines(staff_client, "dbhealth_blocked_sessions")
     longest = _metric_lines(staff_client, "dbhealth_longest_query_seconds")
     used = _metric_lines(staff_client, "dbhealth_connections_used_ratio")
-    assert sessions['dbhealth_sessions{alias="default",state="idle_in_transaction"}'] >= 1
-    assert sessions['dbhealth_sessions{alias="default",state="active"}'] >= 1
-    assert not any("second_db" in name for name in sessions)  # its activity was not read
-    assert blocked_now['dbhealth_blocked_sessions{alias="default"}'] >= 1
-    assert longest['dbhealth_longest_query_seconds{alias="default"}'] > 0
-    assert 0 < used['dbhealth_connections_used_ratio{alias="default"}'] <= 1
+    server = f'server="{PG_SERVER}"'
+    assert sessions[f'dbhealth_sessions{{{server},state="idle_in_transaction"}}'] >= 1
+    assert sessions[f'dbhealth_sessions{{{server},state="active"}}'] >= 1
+    assert not any("mysql" in name for name in sessions)  # MariaDB's activity was not read
+    assert blocked_now[f"dbhealth_blocked_sessions{{{server}}}"] >= 1
+    assert longest[f"dbhealth_longest_query_seconds{{{server}}}"] > 0
+    assert 0 < used[f"dbhealth_connections_used_ratio{{{server}}}"] <= 1
+
+
+def test_aliases_of_one_server_share_one_set_of_activity_series(
+    staff_client: Client, add_alias: Any
+) -> None:
+    for n in range(3):
+        add_alias(f"tenant_{n}", **postgres_like())
+    assert staff_client.get("/admin/db-health/tenant_1/").status_code == 200
+    # A SQLite file's activity (journal mode, a write probe) lists no sessions: no series.
+    assert staff_client.get("/admin/db-health/local/").status_code == 200
+
+    sessions = _metric_lines(staff_client, "dbhealth_sessions")
+
+    # One read through any alias describes the server: one series per state, not per alias.
+    assert sorted(sessions) == sorted(
+        f'dbhealth_sessions{{server="{PG_SERVER}",state="{state}"}}'
+        for state in activity.FIGURE_STATES
+    )
