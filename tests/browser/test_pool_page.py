@@ -1,0 +1,34 @@
+"""The alias page's "application's connections" section in a browser, with a real pool held."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connections
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.test_pools import real_pool  # noqa: F401 (a fixture)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_held_pool_shows_the_fresh_probe_up_and_the_pool_not(
+    admin_page: Page, live_server: Any, real_pool: str, width: int  # noqa: F811
+) -> None:
+    pool = connections[real_pool].pool
+    held = pool.getconn()  # its only connection: the page's borrow finds none free
+    try:
+        admin_page.set_viewport_size({"width": width, "height": 900})
+        admin_page.goto(f"{live_server.url}/admin/db-health/{real_pool}/")
+        section = admin_page.locator("#content-main")
+        expect(section).to_contain_text(
+            f"{real_pool}: fresh connection up, the application's pool is not: no connection free"
+        )
+        expect(admin_page.locator('tr[data-path-status="exhausted"]')).to_have_count(1)
+        assert admin_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        for scheme in ("light", "dark"):
+            admin_page.emulate_media(color_scheme=scheme)
+            screenshot(admin_page, f"alias-pool-{width}-{scheme}")
+    finally:
+        pool.putconn(held)
