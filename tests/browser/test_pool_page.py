@@ -14,7 +14,10 @@ from tests.test_pools import real_pool  # noqa: F401 (a fixture)
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_a_held_pool_shows_the_fresh_probe_up_and_the_pool_not(
-    admin_page: Page, live_server: Any, real_pool: str, width: int  # noqa: F811
+    admin_page: Page,
+    live_server: Any,
+    real_pool: str,
+    width: int,  # noqa: F811
 ) -> None:
     pool = connections[real_pool].pool
     held = pool.getconn()  # its only connection: the page's borrow finds none free
