@@ -213,3 +213,20 @@ def fault_proxy() -> Iterator[Callable[[int], FaultProxy]]:
     yield start
     for proxy in proxies:
         proxy.close()
+
+
+@pytest.fixture
+def real_pool(add_alias, django_db_blocker) -> Iterator[str]:
+    """A PostgreSQL alias with Django's pool of one connection, opened in this process."""
+    options = {**postgres_like()["OPTIONS"], "pool": {"min_size": 1, "max_size": 1, "timeout": 5}}
+    alias = add_alias("pooled", **postgres_like(NAME="postgres", OPTIONS=options))
+    django_db_blocker.unblock()
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        connections[alias].close()  # back to the pool
+        yield alias
+    finally:
+        connections[alias].close()
+        connections[alias].close_pool()
+        django_db_blocker.restore()

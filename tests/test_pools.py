@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import psycopg
@@ -214,23 +213,6 @@ def test_a_pool_opened_before_fork_is_reported_with_the_fix(add_alias, django_db
     assert view.warns
     assert "opened before the process forked" in (view.problem or "")
     assert "close_pool()" in (view.problem or "")
-
-
-@pytest.fixture
-def real_pool(add_alias, django_db_blocker) -> Iterator[str]:
-    """A PostgreSQL alias with Django's pool of one connection, opened in this process."""
-    options = {**postgres_like()["OPTIONS"], "pool": {"min_size": 1, "max_size": 1, "timeout": 5}}
-    alias = add_alias("pooled", **postgres_like(NAME="postgres", OPTIONS=options))
-    django_db_blocker.unblock()
-    try:
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT 1")
-        connections[alias].close()  # back to the pool
-        yield alias
-    finally:
-        connections[alias].close()
-        connections[alias].close_pool()
-        django_db_blocker.restore()
 
 
 def test_a_borrow_that_finds_the_pool_held_says_fresh_up_and_the_pool_not(

@@ -9,7 +9,6 @@ from django.db import connections
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
-from tests.test_pools import real_pool  # noqa: F401 (a fixture)
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -17,7 +16,7 @@ def test_a_held_pool_shows_the_fresh_probe_up_and_the_pool_not(
     admin_page: Page,
     live_server: Any,
     real_pool: str,
-    width: int,  # noqa: F811
+    width: int,
 ) -> None:
     pool = connections[real_pool].pool
     held = pool.getconn()  # its only connection: the page's borrow finds none free
