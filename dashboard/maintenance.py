@@ -83,6 +83,8 @@ class Maintenance:
     notes: tuple[str, ...] = ()
     error: str | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The vendor has no danger to look for (not a failure: nothing was left unread).
+    nothing_to_check: str | None = None
 
     @property
     def threshold_text(self) -> str:
@@ -94,6 +96,7 @@ class Maintenance:
     def as_json(self) -> dict[str, Any]:
         return {
             "error": self.error,
+            "nothing_to_check": self.nothing_to_check,
             "time": self.checked_at.isoformat(),
             "key_range_threshold": self.key_range_threshold,
             "dangers": [danger.as_json() for danger in self.dangers],
@@ -163,7 +166,10 @@ def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Ma
     """The maintenance dangers of ``alias`` read on an open connection, by ``deadline``."""
     statements = vendor.maintenance
     if statements is None:
-        return Maintenance(alias, error=f"no maintenance checks for {vendor.name}")
+        return Maintenance(
+            alias,
+            nothing_to_check=f"Nothing to check: dbhealth knows no maintenance danger of {vendor.name}.",
+        )
     config = get_settings()
     reader = Reader(
         alias, connection, deadline, bound=statements.bound, privilege=statements.privilege

@@ -148,3 +148,13 @@ def test_the_threshold_is_a_setting(pg_table: str) -> None:
     with override_settings(DBHEALTH={**settings.DBHEALTH, "KEY_RANGE_THRESHOLD": 0.5}):
         (danger,) = read("default").dangers
     assert danger.threshold == 0.5
+
+
+def test_a_vendor_without_maintenance_dangers_says_there_is_nothing_to_check(
+    staff_client: Client,
+) -> None:
+    page = staff_client.get("/admin/db-health/local/").content.decode()
+    section = page[page.index('id="dbhealth-maintenance"') :]
+
+    assert "Nothing to check: dbhealth knows no maintenance danger of sqlite." in section
+    assert "unavailable" not in section.split("</div>")[0]
