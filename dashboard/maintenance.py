@@ -166,10 +166,8 @@ def extra(alias: str, vendor: Vendor, connection: Any, deadline: Deadline) -> Ma
     """The maintenance dangers of ``alias`` read on an open connection, by ``deadline``."""
     statements = vendor.maintenance
     if statements is None:
-        return Maintenance(
-            alias,
-            nothing_to_check=f"Nothing to check: dbhealth knows no maintenance danger of {vendor.name}.",
-        )
+        known = f"Nothing to check: dbhealth knows no maintenance danger of {vendor.name}."
+        return Maintenance(alias, nothing_to_check=known)
     config = get_settings()
     reader = Reader(
         alias, connection, deadline, bound=statements.bound, privilege=statements.privilege
