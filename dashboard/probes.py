@@ -87,12 +87,12 @@ def _failure(found: Target, error: BaseException, **timings: float | None) -> Pr
     total_ms = timings.get("total_ms")
     waited_out = total_ms is not None and total_ms >= found.timeout * 1000
     status: Status = "timeout" if is_timeout(found.vendor, error, waited_out=waited_out) else "down"
-    return found.result(
-        status,
-        error_type=error_type(error),
-        error=clean_message(driver_text(error), found.secrets),
-        **timings,
-    )
+    text = clean_message(driver_text(error), found.secrets)
+    if status == "timeout" and waited_out:
+        # The driver's own bound fired at the deadline rather than the deadline itself:
+        # the same answer in the same words, the driver's beside them.
+        text = f"no answer within {found.timeout:g} s ({text})"
+    return found.result(status, error_type=error_type(error), error=text, **timings)
 
 
 def _ms(start: float, end: float) -> float:

@@ -141,10 +141,10 @@ def test_black_holed_servers_time_out_while_the_other_aliases_answer_with_true_l
     assert TIMEOUT - 0.1 <= elapsed < TIMEOUT + SLACK_SECONDS < 2 * TIMEOUT
     for alias in proxies:
         assert results[alias].status == "timeout"
-        # mysqlclient's own whole-second bound (2 s here) may fire right at the deadline:
-        # then the driver's timeout error is the answer, still reported as "timeout".
+        # The driver's own bound (mysqlclient's whole seconds, psycopg's connect_timeout)
+        # may fire right at the deadline on a busy machine: the same words, its own beside.
         error = results[alias].error or ""
-        assert error == "no answer within 2 s" or "system error: 110" in error, error
+        assert error.startswith("no answer within 2 s"), error
     for alias in healthy:
         assert results[alias].status == "up", results[alias].error
         measured = results[alias].latency_ms or 0.0

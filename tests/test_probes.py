@@ -75,9 +75,9 @@ def test_silent_server_is_a_timeout_within_the_deadline(
     assert result.status == "timeout"
     assert 0.9 <= elapsed < 1.0 + SLACK_SECONDS
     # mysqlclient's own whole-second bound (1 s here) may fire right at the deadline on a
-    # busy machine: then the driver's timeout error is the answer, still a "timeout".
+    # busy machine: the same words, the driver's beside them.
     error = result.error or ""
-    assert error == "no answer within 1 s" or "system error: 110" in error, error
+    assert error.startswith("no answer within 1 s"), error
 
 
 def test_seven_aliases_with_one_silent_cost_about_one_timeout(
