@@ -100,3 +100,23 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# The innermost elements that reach past the window's right edge, outside any box that
+# scrolls on its own: what makes a page wider than its window.
+_TOO_WIDE = """() => {
+  const width = window.innerWidth;
+  const scrolls = (e) => e.closest('.dbhealth-scroll') !== null;
+  return [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > width + 0.5 && !scrolls(e))
+    .filter((e) => ![...e.children].some((c) => c.getBoundingClientRect().right > width + 0.5))
+    .slice(0, 5)
+    .map((e) => `${e.tagName.toLowerCase()}.${e.className} "${e.textContent.trim().slice(0, 60)}"`);
+}"""
+
+
+def too_wide(page: Page) -> list[str]:
+    """Empty when the page fits its window; else what sticks out (for the failure message)."""
+    if page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
+        return []
+    return list(page.evaluate(_TOO_WIDE)) or ["(the document is wider than the window)"]

@@ -10,7 +10,7 @@ from django.db import connections
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, screenshot, too_wide
 from tests.conftest import postgres_like
 from tests.pgcluster import wait_until
 from tests.test_activity import _pg_connect, _pg_waiting
@@ -68,7 +68,7 @@ def test_the_snapshot_of_a_turn_reads_at_every_width_and_scheme(
                     row = tree.locator(f'tr[data-session="{pid}"][data-depth="{depth}"]')
                     expect(row).to_have_count(1)
                 expect(snapshot).not_to_contain_text("4111")
-                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+                assert too_wide(page) == []
                 screenshot(page, f"alias-incident-{width}-{scheme}")
                 snapshot.screenshot(path=f"/tmp/wtS-incident-{width}-{scheme}.png")
             finally:

@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, too_wide
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -28,7 +28,7 @@ def test_a_held_pool_shows_the_fresh_probe_up_and_the_pool_not(
             f"{real_pool}: fresh connection up, the application's pool is not: no connection free"
         )
         expect(admin_page.locator('tr[data-path-status="exhausted"]')).to_have_count(1)
-        assert admin_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert too_wide(admin_page) == []
         for scheme in ("light", "dark"):
             admin_page.emulate_media(color_scheme=scheme)
             screenshot(admin_page, f"alias-pool-{width}-{scheme}")
