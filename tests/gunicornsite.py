@@ -47,9 +47,9 @@ class Site:
         self.port = port
         self.server = server
 
-    def get(self, path: str, **headers: str) -> tuple[int, str]:
+    def get(self, path: str, *, timeout: float = 20, **headers: str) -> tuple[int, str]:
         """One request on a new connection, so that any worker may accept it."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}", **headers})
             response = conn.getresponse()
