@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -174,6 +175,19 @@ def mysql_sessions() -> int:
         return int(cursor.fetchone()[0])
     finally:
         conn.close()
+
+
+def sessions_settled_to(expected: tuple[int, int], within: float = 10.0) -> tuple[int, int]:
+    """(PostgreSQL, MariaDB) sessions of this run's test databases once they are back to
+    ``expected``, or as they are after ``within`` seconds. A server lists a closed
+    connection's session until its backend has exited, a moment after the client closed
+    it (longer on a busy machine); a leaked connection stays listed."""
+    give_up = time.monotonic() + within
+    while True:
+        found = (postgres_sessions(), mysql_sessions())
+        if found == expected or time.monotonic() > give_up:
+            return found
+        time.sleep(0.05)
 
 
 # --- users ------------------------------------------------------------------------------

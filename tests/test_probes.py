@@ -11,6 +11,7 @@ from tests.conftest import (
     mysql_sessions,
     postgres_like,
     postgres_sessions,
+    sessions_settled_to,
 )
 
 
@@ -170,7 +171,7 @@ def test_probes_leave_no_server_sessions_behind() -> None:
     for _ in range(200):
         probe_all(["default", "second_db"])
 
-    assert (postgres_sessions(), mysql_sessions()) == before
+    assert sessions_settled_to(before) == before
 
 
 def test_probes_never_touch_the_applications_connections() -> None:
