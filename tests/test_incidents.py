@@ -6,12 +6,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -28,6 +26,7 @@ from dashboard.readiness import Readiness
 from tests.conftest import postgres_like
 from tests.faultproxy import FaultProxy
 from tests.pgcluster import wait_until
+from tests.test_activity import _pg_connect, _pg_waiting, pg_table  # noqa: F401 (a fixture)
 
 WARN_MS = 100.0
 AT = datetime(2026, 12, 1, 1, 2, 3, tzinfo=UTC)
@@ -170,40 +169,17 @@ def test_old_snapshots_expire() -> None:
 # --- on a real PostgreSQL server ---------------------------------------------------------------
 
 
-def _pg_connect() -> psycopg.Connection[Any]:
-    db = connections.settings["default"]
-    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
-                           password=db["PASSWORD"], dbname=db["NAME"], autocommit=True)  # fmt: skip
-
-
-@pytest.fixture
-def pg_table() -> Iterator[str]:
-    name = f"dbh_incident_{uuid.uuid4().hex[:8]}"
-    with _pg_connect() as admin:
-        admin.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v text)")
-        admin.execute(f"INSERT INTO {name} VALUES (1, 'x')")
-        yield name
-        admin.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _waiting_on_a_lock(pid: int) -> Callable[[], bool]:
-    def check() -> bool:
-        with _pg_connect() as observer:
-            row = observer.execute(
-                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
-            ).fetchone()
-        return row is not None and row[0] == "Lock"
-
-    return check
-
-
 def _probed_fast(alias: str) -> bool:
     found = report.build([alias], deadline=Deadline.after(5), fresh=True).row(alias).result
     return found.ok and (found.latency_ms or 0) <= WARN_MS
 
 
 def test_an_alias_turning_slow_keeps_its_blocking_sessions_for_the_alias_page(
-    settings: Any, add_alias: Any, fault_proxy: Any, pg_table: str, staff_client: Client
+    settings: Any,
+    add_alias: Any,
+    fault_proxy: Any,
+    pg_table: str,  # noqa: F811 (the fixture imported above)
+    staff_client: Client,
 ) -> None:
     settings.DBHEALTH = {**settings.DBHEALTH, "WARN_MS": WARN_MS, "TIMEOUT": 8.0, "CACHE_TTL": 0}
     proxy: FaultProxy = fault_proxy(int(connections.settings["default"]["PORT"]))
@@ -221,7 +197,7 @@ def test_an_alias_turning_slow_keeps_its_blocking_sessions_for_the_alias_page(
         blocked = threading.Thread(target=lambda: waiter.execute(update), daemon=True)
         blocked.start()
         try:
-            wait_until(_waiting_on_a_lock(waiter_pid), 10, "the second session waits")
+            wait_until(_pg_waiting(waiter_pid), 10, "the second session waits")
             proxy.set_mode("delay", ms=2 * WARN_MS)
             turning = staff_client.get(f"/admin/db-health/{alias}/")
         finally:
