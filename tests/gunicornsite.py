@@ -58,6 +58,19 @@ class Site:
             conn.close()
 
 
+def forget_cache_prefix(prefix: str) -> None:
+    """Delete every key a served site wrote under its Redis ``KEY_PREFIX``."""
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

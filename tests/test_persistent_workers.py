@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.gunicornsite import Site, serve, site_env
+from tests.gunicornsite import Site, forget_cache_prefix, serve, site_env
 
 
 @pytest.fixture
@@ -28,15 +28,7 @@ def persistent_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         PERSISTENTSITE_KEY_PREFIX=prefix,
         PERSISTENTSITE_APPLICATION_NAME=prefix,
     )
-    import redis
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    forget_cache_prefix(prefix)
 
 
 def admin_session() -> psycopg.Connection[Any]:

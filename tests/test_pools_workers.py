@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.gunicornsite import ROOT, Site, serve, site_env
+from tests.gunicornsite import ROOT, Site, forget_cache_prefix, serve, site_env
 
 POOL_TTL = 3.0
 
@@ -36,15 +36,7 @@ def pool_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         POOLSITE_KEY_PREFIX=prefix,
         POOLSITE_POOL_TTL=str(POOL_TTL),
     )
-    import redis
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    forget_cache_prefix(prefix)
 
 
 def health(site: Site) -> dict[str, Any]:
